@@ -1,0 +1,116 @@
+/**
+ * The one place where failures become client-facing errors. Every error a client can
+ * see carries `extensions.code`; anything not mapped here stays masked by Yoga.
+ */
+import type { GraphQLError } from 'graphql';
+import { createGraphQLError } from 'graphql-yoga';
+import OpenAI from 'openai';
+
+export const ErrorCode = {
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  CONTEXT_LENGTH_EXCEEDED: 'CONTEXT_LENGTH_EXCEEDED',
+  RATE_LIMITED: 'RATE_LIMITED',
+  UPSTREAM_ERROR: 'UPSTREAM_ERROR',
+  UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  UPSTREAM_AUTH_FAILED: 'UPSTREAM_AUTH_FAILED',
+  UPSTREAM_REJECTED: 'UPSTREAM_REJECTED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export function gatewayError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return createGraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+export function badInput(field: string, message: string): GraphQLError {
+  return gatewayError(ErrorCode.BAD_USER_INPUT, `${field}: ${message}`, { field });
+}
+
+export function contextLengthExceeded(model: string, window: number, requested: number): GraphQLError {
+  return gatewayError(
+    ErrorCode.CONTEXT_LENGTH_EXCEEDED,
+    `The request needs ${requested} tokens (prompt + maxTokens) but ${model} has a context window of ${window}. Shorten the prompt or lower maxTokens.`,
+    { model, contextWindow: window, requestedTokens: requested },
+  );
+}
+
+/**
+ * The reason a gateway-side timer aborts an upstream call. It travels as the
+ * AbortSignal's reason so the mapping below can tell a timeout from a client leaving.
+ */
+export class UpstreamTimeout extends Error {
+  constructor(readonly phase: 'response' | 'first chunk' | 'next chunk', readonly ms: number) {
+    super(`No ${phase} from the upstream within ${ms} ms`);
+    this.name = 'UpstreamTimeout';
+  }
+}
+
+/** Removes the upstream key, and anything shaped like an OpenAI key, from upstream text. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret) out = out.split(secret).join('[redacted]');
+  return out.replace(/\bsk-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
+}
+
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const seconds = Number(headers?.get('retry-after'));
+  if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+  return undefined;
+}
+
+function upstreamCode(error: InstanceType<typeof OpenAI.APIError>): string | undefined {
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+/**
+ * Maps whatever an upstream call threw into a typed error. `signal` is the call's own
+ * signal: when a gateway timer aborted it, the SDK only reports "aborted", and the
+ * signal's reason says why.
+ */
+export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: readonly string[]): GraphQLError {
+  if (signal.aborted && signal.reason instanceof UpstreamTimeout) {
+    return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, signal.reason.message, { timeoutMs: signal.reason.ms });
+  }
+  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, 'The upstream did not answer in time');
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return gatewayError(ErrorCode.UPSTREAM_ERROR, 'Could not reach the upstream');
+  }
+  if (error instanceof OpenAI.APIError) {
+    const status = error.status;
+    const code = upstreamCode(error);
+    const extensions = { upstreamStatus: status ?? null, upstreamCode: code ?? null };
+    if (status === 401 || status === 403) {
+      // OpenAI's 401 message quotes the key it was given: never pass it on.
+      return gatewayError(
+        ErrorCode.UPSTREAM_AUTH_FAILED,
+        "The upstream refused the gateway's credentials; the gateway operator must fix OPENAI_API_KEY",
+        extensions,
+      );
+    }
+    if (status === 429) {
+      return gatewayError(ErrorCode.RATE_LIMITED, 'The upstream is rate limiting requests; retry later', {
+        ...extensions,
+        retryAfterMs: retryAfterMs(error.headers) ?? null,
+      });
+    }
+    const message = redact(upstreamMessage(error), secrets);
+    if (code === 'context_length_exceeded' || /maximum context length|context window/i.test(message)) {
+      return gatewayError(ErrorCode.CONTEXT_LENGTH_EXCEEDED, `The upstream refused the request as too long: ${message}`, extensions);
+    }
+    if (status === undefined || status >= 500) {
+      return gatewayError(ErrorCode.UPSTREAM_ERROR, `The upstream failed: ${message}`, extensions);
+    }
+    return gatewayError(ErrorCode.UPSTREAM_REJECTED, `The upstream rejected the request: ${message}`, extensions);
+  }
+  // A stream whose connection died mid-body surfaces as a plain error from fetch.
+  return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream connection failed');
+}
+
+function upstreamMessage(error: InstanceType<typeof OpenAI.APIError>): string {
+  const body = error.error as { message?: unknown } | undefined;
+  if (body && typeof body.message === 'string') return body.message;
+  return error.message;
+}
