@@ -8,7 +8,14 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import type { ExecutionArgs, GraphQLError } from 'graphql';
+import type {
+  DocumentNode,
+  ExecutionArgs,
+  GraphQLError,
+  GraphQLSchema,
+  parse as graphqlParse,
+  validate as graphqlValidate,
+} from 'graphql';
 import type { DestinationStream, Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Context } from './builder.js';
@@ -104,6 +111,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     }),
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Yoga is a Node request listener that returns a promise it handles itself
   const server = createServer(yoga);
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   // The graphql-ws recipe from Yoga's docs: each subscribe runs through Yoga's envelop
@@ -113,13 +121,13 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
-        const { schema: envelopedSchema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-        });
-        let document;
+        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
+        // Envelop types these loosely (it does not depend on graphql); pin graphql's types.
+        const { execute, subscribe, contextFactory } = enveloped;
+        const parse: typeof graphqlParse = enveloped.parse;
+        const validate: typeof graphqlValidate = enveloped.validate;
+        const envelopedSchema = enveloped.schema as GraphQLSchema;
+        let document: DocumentNode;
         try {
           document = parse(params.query);
         } catch (error) {

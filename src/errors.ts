@@ -4,7 +4,7 @@
  */
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
-import OpenAI from 'openai';
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
@@ -59,8 +59,9 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
   return undefined;
 }
 
-function upstreamCode(error: InstanceType<typeof OpenAI.APIError>): string | undefined {
-  return typeof error.code === 'string' ? error.code : undefined;
+// `instanceof` narrows the SDK's generic error to APIError<any, any, any>; pin its defaults.
+function asApiError(error: unknown): APIError | undefined {
+  return error instanceof APIError ? (error as APIError) : undefined;
 }
 
 /**
@@ -72,15 +73,16 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
   if (signal.aborted && signal.reason instanceof UpstreamTimeout) {
     return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, signal.reason.message, { timeoutMs: signal.reason.ms });
   }
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+  if (error instanceof APIConnectionTimeoutError) {
     return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, 'The upstream did not answer in time');
   }
-  if (error instanceof OpenAI.APIConnectionError) {
+  if (error instanceof APIConnectionError) {
     return gatewayError(ErrorCode.UPSTREAM_ERROR, 'Could not reach the upstream');
   }
-  if (error instanceof OpenAI.APIError) {
-    const status = error.status;
-    const code = upstreamCode(error);
+  const apiError = asApiError(error);
+  if (apiError) {
+    const status = apiError.status;
+    const code = typeof apiError.code === 'string' ? apiError.code : undefined;
     const extensions = { upstreamStatus: status ?? null, upstreamCode: code ?? null };
     if (status === 401 || status === 403) {
       // OpenAI's 401 message quotes the key it was given: never pass it on.
@@ -93,10 +95,10 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
     if (status === 429) {
       return gatewayError(ErrorCode.RATE_LIMITED, 'The upstream is rate limiting requests; retry later', {
         ...extensions,
-        retryAfterMs: retryAfterMs(error.headers) ?? null,
+        retryAfterMs: retryAfterMs(apiError.headers) ?? null,
       });
     }
-    const message = redact(upstreamMessage(error), secrets);
+    const message = redact(upstreamMessage(apiError), secrets);
     if (code === 'context_length_exceeded' || /maximum context length|context window/i.test(message)) {
       return gatewayError(ErrorCode.CONTEXT_LENGTH_EXCEEDED, `The upstream refused the request as too long: ${message}`, extensions);
     }
@@ -109,8 +111,10 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
   return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream connection failed');
 }
 
-function upstreamMessage(error: InstanceType<typeof OpenAI.APIError>): string {
-  const body = error.error as { message?: unknown } | undefined;
-  if (body && typeof body.message === 'string') return body.message;
+function upstreamMessage(error: APIError): string {
+  const body: unknown = error.error;
+  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
+    return body.message;
+  }
   return error.message;
 }

@@ -86,10 +86,6 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function pick<T>(items: readonly T[], random: () => number): T {
-  return items[Math.floor(random() * items.length)] as T;
-}
-
 /** What the reply is "about": the last user message (or the prompt), kept short and ASCII. */
 function snippet(request: CompletionRequest): string {
   const messages = request.messages ?? [];
@@ -185,8 +181,8 @@ async function plan(request: CompletionRequest): Promise<Plan> {
   return { choices, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
 }
 
-function abortError(signal: AbortSignal): unknown {
-  if (signal.reason !== undefined) return signal.reason;
+function abortError(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
   const error = new Error('The operation was aborted');
   error.name = 'AbortError';
   return error;
@@ -228,9 +224,9 @@ export class SimulatorProvider implements Provider {
     this.tokenDelayMs = options.tokenDelayMs;
   }
 
-  async models(signal: AbortSignal): Promise<ModelInfo[]> {
+  models(signal: AbortSignal): Promise<ModelInfo[]> {
     throwIfAborted(signal);
-    return [{ id: 'simulator', ownedBy: 'gateway-simulator (offline, deterministic, no upstream)', created: null }];
+    return Promise.resolve([{ id: 'simulator', ownedBy: 'gateway-simulator (offline, deterministic, no upstream)', created: null }]);
   }
 
   async complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {

@@ -1,0 +1,363 @@
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import OpenAI from 'openai';
+import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+
+const KEY = 'sk-test-key';
+const DEFAULT_TEXT = 'Hello from the fake upstream.';
+
+let fake: FakeUpstream;
+let client: OpenAI;
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  client = new OpenAI({ apiKey: KEY, baseURL: fake.url, maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await fake.close();
+});
+
+beforeEach(() => {
+  fake.reset();
+});
+
+const user = [{ role: 'user' as const, content: 'Say hello' }];
+
+/** Raw SSE `data:` payloads of a streamed request, read with plain fetch (to check the exact wire lines). */
+async function rawSse(path: string, body: unknown): Promise<{ contentType: string | null; events: string[] }> {
+  const res = await fetch(`${fake.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+  const events = text.split('\n\n').filter((e) => e !== '');
+  for (const e of events) expect(e.startsWith('data: ')).toBe(true);
+  return { contentType: res.headers.get('content-type'), events: events.map((e) => e.slice('data: '.length)) };
+}
+
+describe('fake upstream: non-streaming', () => {
+  it('answers a chat completion in OpenAI shape with text, usage and finish_reason', async () => {
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    expect(res.object).toBe('chat.completion');
+    expect(res.id).toMatch(/^chatcmpl-/);
+    expect(res.model).toBe('gpt-4o-mini');
+    expect(res).toMatchObject({ system_fingerprint: 'fp_fake' });
+    expect(res.choices).toEqual([
+      { index: 0, message: { role: 'assistant', content: DEFAULT_TEXT, refusal: null }, logprobs: null, finish_reason: 'stop' },
+    ]);
+    expect(res.usage).toEqual({ prompt_tokens: 7, completion_tokens: 6, total_tokens: 13 });
+  });
+
+  it('answers a text completion with the scripted text, finish reason, model and usage', async () => {
+    fake.script({ choices: [['Once', ' upon']], finishReason: 'length', model: 'gpt-3.5-turbo-instruct-0914', usage: { prompt_tokens: 3, completion_tokens: 2 } });
+    const res = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Tell a story', max_tokens: 2 });
+    expect(res.object).toBe('text_completion');
+    expect(res.id).toMatch(/^cmpl-/);
+    expect(res.model).toBe('gpt-3.5-turbo-instruct-0914');
+    expect(res.choices).toEqual([{ text: 'Once upon', index: 0, logprobs: null, finish_reason: 'length' }]);
+    expect(res.usage).toEqual({ prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 });
+  });
+
+  it("omits usage from the body when the script says usage: 'omit'", async () => {
+    fake.script({ usage: 'omit' });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    expect(res.usage).toBeUndefined();
+    expect(res.choices[0]?.message.content).toBe(DEFAULT_TEXT);
+  });
+
+  it('returns every choice when n > 1, deriving extra choices from the last scripted one', async () => {
+    fake.script({ choices: [['A', 'B']] });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, n: 2 });
+    expect(res.choices.map((c) => [c.index, c.message.content])).toEqual([
+      [0, 'AB'],
+      [1, 'AB (choice 1)'],
+    ]);
+    expect(res.usage?.completion_tokens).toBe(5);
+  });
+
+  it('includes completions logprobs (tokens, token_logprobs, top_logprobs, text_offset) when asked', async () => {
+    fake.script({ choices: [['Hi', ' there']] });
+    const res = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', logprobs: 2 });
+    expect(res.choices[0]?.logprobs).toEqual({
+      tokens: ['Hi', ' there'],
+      token_logprobs: [-0.25, -0.25],
+      top_logprobs: [
+        { Hi: -0.25, alt1: -1.75 },
+        { ' there': -0.25, alt1: -1.75 },
+      ],
+      text_offset: [0, 2],
+    });
+  });
+
+  it('includes chat logprobs with bytes and top_logprobs when asked', async () => {
+    fake.script({ choices: [['é']] });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, logprobs: true, top_logprobs: 1 });
+    expect(res.choices[0]?.logprobs).toEqual({
+      content: [{ token: 'é', logprob: -0.25, bytes: [195, 169], top_logprobs: [{ token: 'é', logprob: -0.25, bytes: [195, 169] }] }],
+      refusal: null,
+    });
+  });
+
+  it('lists the configured models from GET /v1/models', async () => {
+    const page = await client.models.list();
+    const ids = page.data.map((m) => m.id);
+    expect(ids).toContain('gpt-4o-mini');
+    expect(ids).toContain('gpt-3.5-turbo-instruct');
+    expect(page.data.find((m) => m.id === 'gpt-4o-mini')).toEqual({ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' });
+
+    fake.script({ models: ['only-model'] });
+    expect((await client.models.list()).data.map((m) => m.id)).toEqual(['only-model']);
+  });
+
+  it('records requests with lower-cased headers and the body under OpenAI field names', async () => {
+    await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Hi', max_tokens: 5, temperature: 0.5 });
+    const [req] = await fake.waitForRequests(1);
+    expect(typeof req?.id).toBe('number');
+    expect(req).toMatchObject({ method: 'POST', path: '/v1/completions' });
+    expect(req?.headers['authorization']).toBe(`Bearer ${KEY}`);
+    expect(req?.headers['content-type']).toBe('application/json');
+    expect(req?.body).toMatchObject({ model: 'gpt-3.5-turbo-instruct', prompt: 'Hi', max_tokens: 5, temperature: 0.5 });
+  });
+});
+
+describe('fake upstream: streaming', () => {
+  it('streams chat pieces as SSE, then a usage chunk with empty choices when include_usage is set', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: user,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+
+    expect(chunks[0]?.choices[0]?.delta).toEqual({ role: 'assistant', content: '', refusal: null });
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe(DEFAULT_TEXT);
+    for (const c of chunks) {
+      expect(c).toMatchObject({ object: 'chat.completion.chunk', system_fingerprint: 'fp_fake' });
+    }
+    const finish = chunks.at(-2);
+    expect(finish?.choices).toEqual([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
+    expect(finish?.usage).toBeNull();
+    const last = chunks.at(-1);
+    expect(last?.choices).toEqual([]);
+    expect(last?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 6, total_tokens: 13 });
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
+  });
+
+  it('sends no usage at all in a chat stream without include_usage', async () => {
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.length).toBe(8); // role + 6 pieces + finish
+    expect(chunks.every((c) => !('usage' in c))).toBe(true);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it("sends no usage chunk even with include_usage when the script says usage: 'omit'", async () => {
+    fake.script({ usage: 'omit', finishReason: 'length' });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.every((c) => !('usage' in c))).toBe(true);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('length');
+  });
+
+  it('interleaves n=2 chat choices round-robin, each chunk carrying its index', async () => {
+    fake.script({ choices: [['a0', 'a1'], ['b0', 'b1']] });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, n: 2, stream: true });
+    const seen: [number, string][] = [];
+    for await (const chunk of stream) {
+      const c = chunk.choices[0];
+      if (c?.delta.content) seen.push([c.index, c.delta.content]);
+    }
+    expect(seen).toEqual([
+      [0, 'a0'],
+      [1, 'b0'],
+      [0, 'a1'],
+      [1, 'b1'],
+    ]);
+  });
+
+  it('streams text completions with a finish chunk and a usage chunk', async () => {
+    const stream = await client.completions.create({
+      model: 'gpt-3.5-turbo-instruct',
+      prompt: 'Hi',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.map((c) => c.choices[0]?.text ?? '').join('')).toBe(DEFAULT_TEXT);
+    expect(chunks.at(-2)?.choices).toEqual([{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }]);
+    expect(chunks.at(-1)?.choices).toEqual([]);
+    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 6, total_tokens: 13 });
+    for (const c of chunks) expect(c).toMatchObject({ object: 'text_completion' });
+  });
+
+  it('spaces streamed chunks by chunkDelayMs', async () => {
+    fake.script({ choices: [['a', 'b', 'c', 'd']], chunkDelayMs: 25 });
+    const started = Date.now();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('abcd');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100); // 5 gaps between 6 chunks, minus timer slack
+  });
+
+  it('writes exact SSE wire lines with text/event-stream and a final [DONE]', async () => {
+    fake.script({ choices: [['x']] });
+    const { contentType, events } = await rawSse('/chat/completions', { model: 'm', messages: user, stream: true });
+    expect(contentType).toBe('text/event-stream');
+    expect(events.at(-1)).toBe('[DONE]');
+    const parsed = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { delta: unknown }[] });
+    expect(parsed.map((p) => p.choices[0]?.delta)).toEqual([{ role: 'assistant', content: '', refusal: null }, { content: 'x' }, {}]);
+  });
+
+  it('streams completions logprobs per piece with running text offsets', async () => {
+    fake.script({ choices: [['ab', 'c']] });
+    const { events } = await rawSse('/completions', { model: 'm', prompt: 'p', stream: true, logprobs: 1 });
+    const parsed = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { logprobs: unknown }[] });
+    expect(parsed.map((p) => p.choices[0]?.logprobs)).toEqual([
+      { tokens: ['ab'], token_logprobs: [-0.25], top_logprobs: [{ ab: -0.25 }], text_offset: [0] },
+      { tokens: ['c'], token_logprobs: [-0.25], top_logprobs: [{ c: -0.25 }], text_offset: [2] },
+      null,
+    ]);
+  });
+});
+
+describe('fake upstream: faults', () => {
+  it('surfaces a 429 as OpenAI.RateLimitError with status 429 and the retry-after header', async () => {
+    fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 7 } });
+    const err: unknown = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    const rl = err as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(rl.status).toBe(429);
+    expect(rl.code).toBe('rate_limit_exceeded');
+    expect(rl.headers.get('retry-after')).toBe('7');
+    expect(rl.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+  });
+
+  it('echoes the full API key in a 401 message', async () => {
+    fake.script({ fault: { kind: 'unauthorized' } });
+    const err: unknown = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    const auth = err as InstanceType<typeof OpenAI.AuthenticationError>;
+    expect(auth.status).toBe(401);
+    expect(auth.code).toBe('invalid_api_key');
+    expect(auth.message).toContain(KEY);
+  });
+
+  it('reports a context overflow as a 400 with code context_length_exceeded', async () => {
+    fake.script({ fault: { kind: 'contextOverflow' } });
+    const err: unknown = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    const bad = err as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(bad.status).toBe(400);
+    expect(bad.code).toBe('context_length_exceeded');
+    expect(bad.type).toBe('invalid_request_error');
+    expect(bad.param).toBe('messages');
+    expect(bad.message).toContain("maximum context length is 4097 tokens");
+  });
+
+  it('sends arbitrary statuses with an OpenAI error body, server errors included', async () => {
+    fake.script({ fault: { kind: 'serverError' } });
+    const err500: unknown = await client.completions.create({ model: 'm', prompt: 'p' }).catch((e: unknown) => e);
+    expect(err500).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((err500 as InstanceType<typeof OpenAI.InternalServerError>).type).toBe('server_error');
+
+    fake.script({ fault: { kind: 'status', status: 503, headers: { 'x-custom': 'yes' } } });
+    const err503: unknown = await client.completions.create({ model: 'm', prompt: 'p' }).catch((e: unknown) => e);
+    expect(err503).toMatchObject({ status: 503, type: 'server_error' });
+    expect((err503 as InstanceType<typeof OpenAI.APIError>).headers?.get('x-custom')).toBe('yes');
+
+    fake.script({ fault: { kind: 'forbidden' } });
+    await expect(client.completions.create({ model: 'm', prompt: 'p' })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+  });
+
+  it('makes the SDK stream iteration throw when the socket dies mid-stream (dieAfter)', async () => {
+    fake.script({ fault: { kind: 'dieAfter', chunks: 2 } });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true });
+    const pieces: string[] = [];
+    const iterate = async (): Promise<void> => {
+      for await (const chunk of stream) pieces.push(chunk.choices[0]?.delta.content ?? '');
+    };
+    await expect(iterate()).rejects.toThrow();
+    expect(pieces.join('')).toBe('Hello from');
+    expect(fake.aborted).toEqual([]); // the fake closed it, not the client
+  });
+
+  it('records a stalled stream as aborted once the client aborts its signal (stallAfter)', async () => {
+    fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true }, { signal: controller.signal });
+    const pieces: string[] = [];
+    const iterate = async (): Promise<void> => {
+      for await (const chunk of stream) {
+        const content = chunk.choices[0]?.delta.content;
+        if (content) {
+          pieces.push(content);
+          controller.abort(); // the stream is stalled now: the client gives up
+        }
+      }
+    };
+    await iterate().catch(() => undefined); // the SDK may end quietly or throw an abort error
+    expect(pieces).toEqual(['Hello']);
+    const aborted = await fake.waitForAbort(1000);
+    expect(aborted.path).toBe('/v1/chat/completions');
+    expect(aborted.body).toMatchObject({ stream: true });
+  });
+
+  it('times out a hung request with APIConnectionTimeoutError and records it as aborted (hang)', async () => {
+    fake.script({ fault: { kind: 'hang' } });
+    const started = Date.now();
+    const err: unknown = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user }, { timeout: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+    expect(Date.now() - started).toBeLessThan(1500);
+    const aborted = await fake.waitForAbort(1000);
+    expect(aborted.body).toMatchObject({ model: 'gpt-4o-mini' });
+    expect(fake.aborted).toHaveLength(1);
+  });
+
+  it('rejects waitForAbort with a clear message when nothing was aborted', async () => {
+    await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    await expect(fake.waitForAbort(50)).rejects.toThrow(/no request was aborted/);
+  });
+
+  it('serves the fault only faultTimes times, so the SDK succeeds on its retry', async () => {
+    fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 0 }, faultTimes: 1 });
+    const retrying = new OpenAI({ apiKey: KEY, baseURL: fake.url, maxRetries: 1 });
+    const res = await retrying.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    expect(res.choices[0]?.message.content).toBe(DEFAULT_TEXT);
+    const reqs = await fake.waitForRequests(2);
+    expect(reqs).toHaveLength(2);
+    expect(reqs.map((r) => r.path)).toEqual(['/v1/chat/completions', '/v1/chat/completions']);
+  });
+
+  it('does not fault GET /v1/models unless faultOn is "all"', async () => {
+    fake.script({ fault: { kind: 'serverError' } });
+    expect((await client.models.list()).data.length).toBeGreaterThan(0);
+    fake.script({ fault: { kind: 'serverError' }, faultOn: 'all' });
+    await expect(client.models.list()).rejects.toBeInstanceOf(OpenAI.InternalServerError);
+  });
+
+  it('close() returns promptly even with a response hung after headers', async () => {
+    const other = await startFakeUpstream({ fault: { kind: 'hangAfterHeaders' } });
+    const res = await fetch(`${other.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: user, stream: true }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const reading = res.text().catch((e: unknown) => e);
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(await reading).toBeInstanceOf(Error);
+    expect(other.aborted).toEqual([]); // destroyed by close(), not by the client
+  });
+});

@@ -1,0 +1,867 @@
+/**
+ * A fake OpenAI-compatible upstream: a real `node:http` server on 127.0.0.1 (random port)
+ * that speaks OpenAI's wire format for `POST /v1/chat/completions`, `POST /v1/completions`
+ * and `GET /v1/models` (plus `GET /v1/models/:id`), streaming and non-streaming, with
+ * scriptable output and scriptable failures (error statuses, hangs, stalls, dropped sockets).
+ *
+ * Point the code under test at `fake.url` (e.g. as `OPENAI_BASE_URL`), script what the
+ * upstream should do, then assert on `fake.requests` / `fake.aborted`.
+ *
+ * Nothing here uses timers during silent periods (hangs and stalls simply never write),
+ * so after `close()` nothing keeps the process alive.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// ---------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------
+
+/** One HTTP request the fake received. */
+export interface RecordedRequest {
+  /** 1-based sequence number, in arrival order (survives `reset()`/`script()` without restarting). */
+  id: number;
+  /** HTTP method, upper-case (`POST`, `GET`). */
+  method: string;
+  /** URL pathname without the query string, e.g. `/v1/chat/completions`. */
+  path: string;
+  /** Request headers, names lower-cased; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  /** The JSON body parsed (field names exactly as on the wire, e.g. `max_tokens`), or `null` when there was no body, it was not valid JSON, or it was not a JSON object. */
+  body: Record<string, unknown> | null;
+}
+
+/** A scripted failure. See each variant for what the fake does. */
+export type Fault =
+  /**
+   * Respond with `status`. `body` (default: an OpenAI error body that fits the status, e.g.
+   * 404 → `model_not_found`, 503 → "The server is overloaded or not ready yet.") is sent as JSON,
+   * or verbatim as `text/plain` when it is a string (to imitate proxies' non-JSON errors).
+   * `headers` are added to the response.
+   */
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  /**
+   * 429, `type: "requests"`, `code: "rate_limit_exceeded"`, with `retry-after: <retryAfterSeconds>`
+   * (default 1) and `x-ratelimit-*` headers. `retryAfterSeconds: 0` makes the SDK retry immediately.
+   */
+  | { kind: 'rateLimit'; retryAfterSeconds?: number }
+  /** 500, `type: "server_error"`, message "The server had an error while processing your request. Sorry about that!". */
+  | { kind: 'serverError' }
+  /**
+   * 401, `code: "invalid_api_key"`, with a message that ECHOES THE FULL KEY from the
+   * `Authorization: Bearer …` header (worst case: lets tests prove the gateway never passes it on).
+   */
+  | { kind: 'unauthorized' }
+  /** 403, `code: "model_not_found"`: "Project `proj_fake` does not have access to model `<model>`". */
+  | { kind: 'forbidden' }
+  /** 400, `type: "invalid_request_error"`, `code: "context_length_exceeded"`, `param: "messages"` (chat) or `"prompt"` (completions). */
+  | { kind: 'contextOverflow' }
+  /** Read the request, never send anything (not even headers). Only the client can end it (or `close()`). */
+  | { kind: 'hang' }
+  /** Send 200 and the headers (SSE headers for `stream: true`, JSON otherwise), then silence forever. */
+  | { kind: 'hangAfterHeaders' }
+  /**
+   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks (counted across all
+   * choices), then silence forever — no finish chunk, no `[DONE]`. Non-streaming: like `hangAfterHeaders`.
+   */
+  | { kind: 'stallAfter'; chunks: number }
+  /**
+   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks, then destroy the socket
+   * (no finish chunk, no `[DONE]`). Non-streaming: send headers and half of the JSON body, then destroy.
+   * Not recorded in `aborted` (the fake closed it, not the client).
+   */
+  | { kind: 'dieAfter'; chunks: number };
+
+/** What the fake does. Every field is optional; `script()` starts from the defaults. */
+export interface Script {
+  /**
+   * Per choice, the text pieces streamed, one chunk (and one "token") per piece; non-streaming
+   * responses join them. Default: one choice, `['Hello', ' from', ' the', ' fake', ' upstream', '.']`.
+   * The response always has as many choices as the request asks for (`n`, default 1; times the
+   * number of prompts when a completions request sends an array of prompts): extra scripted choices
+   * are ignored, and when there are fewer, choice `i` reuses the last scripted pieces with
+   * `` ` (choice i)` `` appended as one more piece.
+   */
+  choices?: string[][];
+  /** `finish_reason` of every choice. Default `'stop'`. */
+  finishReason?: string;
+  /**
+   * Token usage reported. Default: computed — `prompt_tokens` 7, `completion_tokens` = total number
+   * of pieces across all returned choices, `total_tokens` = their sum. `'omit'`: never send usage —
+   * not in non-stream bodies, and no usage chunk (nor `"usage": null`) even when the stream request
+   * asks for `stream_options.include_usage` (like servers that ignore it).
+   */
+  usage?: { prompt_tokens: number; completion_tokens: number } | 'omit';
+  /** `model` reported in responses. Default: the request's `model`. */
+  model?: string;
+  /** Milliseconds to wait between streamed chunks (not before the first one). Default 0. Has no effect on non-streaming responses. */
+  chunkDelayMs?: number;
+  /** A failure to produce instead of the normal response. Default: none. */
+  fault?: Fault;
+  /** How many requests get `fault` before the fake behaves normally again (for retry tests). Default: every request. */
+  faultTimes?: number;
+  /**
+   * Which requests `fault` applies to. `'generation'` (default): only `POST /v1/chat/completions`
+   * and `POST /v1/completions` (so a gateway's `GET /v1/models` neither fails nor uses up `faultTimes`).
+   * `'all'`: every request, `/v1/models` included.
+   */
+  faultOn?: 'generation' | 'all';
+  /** Model ids listed by `GET /v1/models`. Default `['gpt-4o-mini', 'gpt-4o', 'gpt-3.5-turbo-instruct']`. */
+  models?: string[];
+}
+
+export interface FakeUpstream {
+  /** Base URL ending in `/v1`, e.g. `http://127.0.0.1:PORT/v1` — what `OPENAI_BASE_URL` / `baseURL` is set to. */
+  readonly url: string;
+  /** Every request received, in order, body parsed. Recorded once the body has been read. */
+  readonly requests: RecordedRequest[];
+  /**
+   * Requests whose client closed the connection before the fake finished its response (hangs and
+   * stalls included: that is how tests prove the gateway aborted the upstream). Each at most once.
+   * Sockets the fake destroys itself (`dieAfter`, `close()`) are not counted.
+   */
+  readonly aborted: RecordedRequest[];
+  /** Replace the current script (starting from the defaults) and restart the `faultTimes` count. Keeps recorded requests. */
+  script(s: Script): void;
+  /** Back to the default script; clears `requests` and `aborted`. */
+  reset(): void;
+  /** Resolves with a copy of `requests` once `requests.length >= count`; rejects after `timeoutMs` (default 2000) with a clear message. */
+  waitForRequests(count: number, timeoutMs?: number): Promise<RecordedRequest[]>;
+  /** Resolves with the first aborted request (immediately if there already is one); rejects after `timeoutMs` (default 2000) with a clear message. */
+  waitForAbort(timeoutMs?: number): Promise<RecordedRequest>;
+  /** Closes the server, destroying open sockets (hung responses included) and rejecting pending waits, so tests never hang. Idempotent. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------
+// Defaults and wire helpers
+// ---------------------------------------------------------------------------
+
+const DEFAULT_PIECES: readonly string[] = ['Hello', ' from', ' the', ' fake', ' upstream', '.'];
+const DEFAULT_MODELS: readonly string[] = ['gpt-4o-mini', 'gpt-4o', 'gpt-3.5-turbo-instruct'];
+/** `created` of well-known models as OpenAI reports them; others get a fixed date. */
+const MODEL_CREATED: Readonly<Record<string, number>> = {
+  'gpt-4o-mini': 1721172741,
+  'gpt-4o': 1715367049,
+  'gpt-3.5-turbo-instruct': 1692901427,
+};
+const DEFAULT_PROMPT_TOKENS = 7;
+const SAMPLED_LOGPROB = -0.25;
+const DEFAULT_WAIT_MS = 2000;
+
+type Json = Record<string, unknown>;
+
+interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+interface WireUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+function errorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
+  return { error: { message, type, param, code } };
+}
+
+function randomAlnum(length: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += alphabet.charAt(b % alphabet.length);
+  return out;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function utf8Bytes(text: string): number[] {
+  return Array.from(Buffer.from(text, 'utf8'));
+}
+
+function bearerKey(headers: Record<string, string>): string {
+  const auth = headers['authorization'] ?? '';
+  return auth.replace(/^Bearer\s+/i, '');
+}
+
+function commonHeaders(): Record<string, string> {
+  return {
+    'x-request-id': `req_${randomBytes(16).toString('hex')}`,
+    'openai-version': '2020-10-01',
+    'openai-processing-ms': '1',
+  };
+}
+
+const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+};
+
+// ---------------------------------------------------------------------------
+// Implementation
+// ---------------------------------------------------------------------------
+
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  record: RecordedRequest;
+  /** Aborted when the response closes for any reason (stops delayed stream loops). */
+  closed: AbortController;
+  /** The fake closed the socket on purpose (not a client abort). */
+  selfClosed: boolean;
+}
+
+interface Waiter {
+  settle(): boolean; // returns true when it resolved
+  reject(err: Error): void;
+}
+
+/** Everything needed to render one generation response. */
+interface Generation {
+  endpoint: 'chat' | 'completions';
+  stream: boolean;
+  id: string;
+  created: number;
+  model: string;
+  choices: string[][];
+  /** Completions `echo: true`: the prompt text per choice (sent before the pieces). */
+  echoPrompts: (string | null)[];
+  finishReason: string;
+  /** `null` = omit usage entirely. */
+  usage: WireUsage | null;
+  includeUsage: boolean;
+  /** Completions: `logprobs` integer; chat: `top_logprobs` (0 when only `logprobs: true`); `null` = not requested. */
+  logprobs: number | null;
+}
+
+class FakeUpstreamServer implements FakeUpstream {
+  readonly requests: RecordedRequest[] = [];
+  readonly aborted: RecordedRequest[] = [];
+  url = '';
+
+  private current: Script = {};
+  private faultsServed = 0;
+  private nextId = 1;
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly requestWaiters = new Set<Waiter>();
+  private readonly abortWaiters = new Set<Waiter>();
+  private readonly server: http.Server;
+
+  constructor(initial: Script | undefined) {
+    this.current = { ...(initial ?? {}) };
+    this.server = http.createServer((req, res) => { this.onRequest(req, res); });
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}/v1`;
+  }
+
+  // -- control -------------------------------------------------------------
+
+  script(s: Script): void {
+    this.current = { ...s };
+    this.faultsServed = 0;
+  }
+
+  reset(): void {
+    this.script({});
+    this.requests.length = 0;
+    this.aborted.length = 0;
+  }
+
+  waitForRequests(count: number, timeoutMs = DEFAULT_WAIT_MS): Promise<RecordedRequest[]> {
+    if (this.requests.length >= count) return Promise.resolve(this.requests.slice());
+    return this.wait(
+      this.requestWaiters,
+      () => (this.requests.length >= count ? this.requests.slice() : undefined),
+      timeoutMs,
+      () =>
+        `fake upstream: expected at least ${count} request(s) within ${timeoutMs} ms, got ${this.requests.length}` +
+        (this.requests.length ? ` (${this.requests.map((r) => `${r.method} ${r.path}`).join(', ')})` : ''),
+    );
+  }
+
+  waitForAbort(timeoutMs = DEFAULT_WAIT_MS): Promise<RecordedRequest> {
+    const first = this.aborted[0];
+    if (first) return Promise.resolve(first);
+    return this.wait(
+      this.abortWaiters,
+      () => this.aborted[0],
+      timeoutMs,
+      () =>
+        `fake upstream: no request was aborted by the client within ${timeoutMs} ms ` +
+        `(${this.requests.length} request(s) received; the client never closed an unfinished response)`,
+    );
+  }
+
+  close(): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.closing = true;
+    const err = new Error('fake upstream closed while waiting');
+    for (const w of [...this.requestWaiters, ...this.abortWaiters]) w.reject(err);
+    this.closePromise = new Promise<void>((resolve) => {
+      this.server.close(() => { resolve(); });
+      this.server.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
+    });
+    return this.closePromise;
+  }
+
+  private wait<T>(waiters: Set<Waiter>, check: () => T | undefined, timeoutMs: number, message: () => string): Promise<T> {
+    if (this.closing) return Promise.reject(new Error('fake upstream is closed'));
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Waiter = {
+        settle: () => {
+          const value = check();
+          if (value === undefined) return false;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(value);
+          return true;
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => { waiter.reject(new Error(message())); }, timeoutMs);
+      waiters.add(waiter);
+    });
+  }
+
+  private notify(waiters: Set<Waiter>): void {
+    for (const w of [...waiters]) w.settle();
+  }
+
+  // -- request handling ----------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const path = new URL(req.url ?? '/', 'http://fake.invalid').pathname;
+    const record: RecordedRequest = { id: this.nextId++, method: req.method ?? 'GET', path, headers, body: null };
+    const ex: Exchange = { req, res, record, closed: new AbortController(), selfClosed: false };
+    let recorded = false;
+    const recordOnce = (): void => {
+      if (recorded) return;
+      recorded = true;
+      this.requests.push(record);
+      this.notify(this.requestWaiters);
+    };
+
+    res.on('close', () => {
+      ex.closed.abort();
+      if (!res.writableEnded && !ex.selfClosed && !this.closing) {
+        recordOnce();
+        if (!this.aborted.includes(record)) {
+          this.aborted.push(record);
+          this.notify(this.abortWaiters);
+        }
+      }
+    });
+
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => {
+      /* client went away mid-body: handled by res 'close' */
+    });
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let invalidJson = false;
+      if (raw.trim() !== '') {
+        try {
+          const parsed: unknown = JSON.parse(raw);
+          record.body = isObject(parsed) ? parsed : null;
+          invalidJson = !isObject(parsed);
+        } catch {
+          invalidJson = true;
+        }
+      }
+      recordOnce();
+      if (res.destroyed) return;
+      this.route(ex, invalidJson).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          this.sendJson(res, 500, errorBody(`fake upstream bug: ${String(err)}`, 'server_error'));
+        } else {
+          ex.selfClosed = true;
+          res.destroy();
+        }
+      });
+    });
+  }
+
+  private async route(ex: Exchange, invalidJson: boolean): Promise<void> {
+    const { record, res } = ex;
+    const { method, path } = record;
+
+    if (method === 'GET' && path === '/v1/models') {
+      if (this.takeFault(false)) return this.serveFault(ex, false);
+      this.sendJson(res, 200, { object: 'list', data: this.modelIds().map(modelObject) });
+      return;
+    }
+    const modelMatch = method === 'GET' ? /^\/v1\/models\/(.+)$/.exec(path) : null;
+    if (modelMatch) {
+      if (this.takeFault(false)) return this.serveFault(ex, false);
+      const id = decodeURIComponent(modelMatch[1] ?? '');
+      if (!this.modelIds().includes(id)) {
+        this.sendJson(res, 404, errorBody(`The model '${id}' does not exist`, 'invalid_request_error', 'model', 'model_not_found'));
+        return;
+      }
+      this.sendJson(res, 200, modelObject(id));
+      return;
+    }
+
+    const endpoint = method === 'POST' && path === '/v1/chat/completions' ? 'chat' : method === 'POST' && path === '/v1/completions' ? 'completions' : null;
+    if (!endpoint) {
+      this.sendJson(res, 404, errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'));
+      return;
+    }
+
+    const body = record.body;
+    if (invalidJson || !body) {
+      this.sendJson(
+        res,
+        400,
+        errorBody(
+          "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+          'invalid_request_error',
+        ),
+      );
+      return;
+    }
+    if (typeof body['model'] !== 'string' || body['model'] === '') {
+      this.sendJson(res, 400, errorBody('you must provide a model parameter', 'invalid_request_error'));
+      return;
+    }
+    const required = endpoint === 'chat' ? 'messages' : 'prompt';
+    if (body[required] === undefined || body[required] === null) {
+      this.sendJson(
+        res,
+        400,
+        errorBody(`Missing required parameter: '${required}'.`, 'invalid_request_error', required, 'missing_required_parameter'),
+      );
+      return;
+    }
+
+    const stream = body['stream'] === true;
+    if (this.takeFault(true)) return this.serveFault(ex, stream, endpoint);
+
+    const gen = this.plan(endpoint, body);
+    if (gen.stream) return this.stream(ex, gen);
+    this.sendJson(res, 200, endpoint === 'chat' ? chatBody(gen) : completionBody(gen));
+  }
+
+  private modelIds(): string[] {
+    return this.current.models ?? [...DEFAULT_MODELS];
+  }
+
+  /** Whether this request gets the scripted fault (and counts it). */
+  private takeFault(isGeneration: boolean): boolean {
+    const { fault, faultTimes, faultOn = 'generation' } = this.current;
+    if (!fault) return false;
+    if (!isGeneration && faultOn !== 'all') return false;
+    if (faultTimes !== undefined && this.faultsServed >= faultTimes) return false;
+    this.faultsServed++;
+    return true;
+  }
+
+  private async serveFault(ex: Exchange, stream: boolean, endpoint: 'chat' | 'completions' | null = null): Promise<void> {
+    const fault = this.current.fault;
+    const { res, record } = ex;
+    if (!fault) return;
+    const model = typeof record.body?.['model'] === 'string' ? record.body['model'] : 'gpt-4o-mini';
+    switch (fault.kind) {
+      case 'status': {
+        const body = fault.body === undefined ? defaultErrorBody(fault.status, model, bearerKey(record.headers)) : fault.body;
+        if (typeof body === 'string') {
+          res.writeHead(fault.status, { ...commonHeaders(), 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...fault.headers });
+          res.end(body);
+          return;
+        }
+        this.sendJson(res, fault.status, body, fault.headers);
+        return;
+      }
+      case 'rateLimit': {
+        const after = fault.retryAfterSeconds ?? 1;
+        this.sendJson(res, 429, rateLimitBody(model, after), {
+          'retry-after': String(after),
+          'x-ratelimit-limit-requests': '3',
+          'x-ratelimit-remaining-requests': '0',
+          'x-ratelimit-reset-requests': `${after}s`,
+          'x-ratelimit-limit-tokens': '40000',
+          'x-ratelimit-remaining-tokens': '39993',
+          'x-ratelimit-reset-tokens': '10ms',
+        });
+        return;
+      }
+      case 'serverError':
+        this.sendJson(res, 500, defaultErrorBody(500, model, ''));
+        return;
+      case 'unauthorized':
+        this.sendJson(res, 401, defaultErrorBody(401, model, bearerKey(record.headers)));
+        return;
+      case 'forbidden':
+        this.sendJson(res, 403, defaultErrorBody(403, model, ''));
+        return;
+      case 'contextOverflow':
+        this.sendJson(
+          res,
+          400,
+          errorBody(
+            "This model's maximum context length is 4097 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.",
+            'invalid_request_error',
+            endpoint === 'completions' ? 'prompt' : 'messages',
+            'context_length_exceeded',
+          ),
+        );
+        return;
+      case 'hang':
+        return; // read the request, never answer
+      case 'hangAfterHeaders':
+        res.writeHead(200, { ...commonHeaders(), ...(stream ? SSE_HEADERS : { 'content-type': 'application/json' }) });
+        res.flushHeaders();
+        return;
+      case 'stallAfter':
+      case 'dieAfter': {
+        if (stream && endpoint) {
+          const gen = this.plan(endpoint, record.body ?? {});
+          return this.stream(ex, gen, fault);
+        }
+        res.writeHead(200, { ...commonHeaders(), 'content-type': 'application/json' });
+        res.flushHeaders();
+        if (fault.kind === 'dieAfter') {
+          const gen = endpoint ? this.plan(endpoint, record.body ?? {}) : null;
+          const full = gen ? (gen.endpoint === 'chat' ? chatBody(gen) : completionBody(gen)) : { object: 'list', data: this.modelIds().map(modelObject) };
+          const text = JSON.stringify(full);
+          res.write(text.slice(0, Math.ceil(text.length / 2)), () => {
+            ex.selfClosed = true;
+            res.destroy();
+          });
+        }
+        return;
+      }
+    }
+  }
+
+  private plan(endpoint: 'chat' | 'completions', body: Json): Generation {
+    const s = this.current;
+    const n = typeof body['n'] === 'number' && body['n'] >= 1 ? Math.floor(body['n']) : 1;
+    let prompts: (string | null)[] = [null];
+    if (endpoint === 'completions') {
+      const p = body['prompt'];
+      if (typeof p === 'string') prompts = [p];
+      else if (Array.isArray(p) && p.length > 0 && typeof p[0] !== 'number') prompts = p.map((x) => (typeof x === 'string' ? x : null));
+    }
+    const count = n * prompts.length;
+    const scripted = s.choices && s.choices.length > 0 ? s.choices : [[...DEFAULT_PIECES]];
+    const last = scripted[scripted.length - 1] ?? [];
+    const choices: string[][] = [];
+    const echoPrompts: (string | null)[] = [];
+    for (let i = 0; i < count; i++) {
+      const own = scripted[i];
+      choices.push(own ? [...own] : [...last, ` (choice ${i})`]);
+      echoPrompts.push(endpoint === 'completions' && body['echo'] === true ? (prompts[Math.floor(i / n)] ?? null) : null);
+    }
+    const streamOptions = body['stream_options'];
+    const includeUsage = isObject(streamOptions) && streamOptions['include_usage'] === true;
+    let usage: WireUsage | null;
+    if (s.usage === 'omit') usage = null;
+    else if (s.usage) usage = { ...s.usage, total_tokens: s.usage.prompt_tokens + s.usage.completion_tokens };
+    else {
+      const completion = choices.reduce((sum, c) => sum + c.length, 0);
+      usage = { prompt_tokens: DEFAULT_PROMPT_TOKENS, completion_tokens: completion, total_tokens: DEFAULT_PROMPT_TOKENS + completion };
+    }
+    let logprobs: number | null = null;
+    if (endpoint === 'completions' && typeof body['logprobs'] === 'number') logprobs = Math.max(0, Math.floor(body['logprobs']));
+    if (endpoint === 'chat' && body['logprobs'] === true) logprobs = typeof body['top_logprobs'] === 'number' ? Math.max(0, Math.floor(body['top_logprobs'])) : 0;
+    return {
+      endpoint,
+      stream: body['stream'] === true,
+      id: endpoint === 'chat' ? `chatcmpl-${randomAlnum(29)}` : `cmpl-${randomAlnum(29)}`,
+      created: Math.floor(Date.now() / 1000),
+      model: s.model ?? String(body['model']),
+      choices,
+      echoPrompts,
+      finishReason: s.finishReason ?? 'stop',
+      usage,
+      includeUsage: includeUsage && usage !== null,
+      logprobs,
+    };
+  }
+
+  private async stream(ex: Exchange, gen: Generation, cut?: Extract<Fault, { kind: 'stallAfter' | 'dieAfter' }>): Promise<void> {
+    const { res } = ex;
+    res.writeHead(200, { ...commonHeaders(), ...SSE_HEADERS });
+    res.flushHeaders();
+    const frames = gen.endpoint === 'chat' ? chatFrames(gen) : completionFrames(gen);
+    const delay = this.current.chunkDelayMs ?? 0;
+    let contentSent = 0;
+    let first = true;
+    let flushed: Promise<void> = Promise.resolve();
+    for (const frame of frames) {
+      if (cut && contentSent >= cut.chunks && frame.kind !== 'prelude') {
+        if (cut.kind === 'dieAfter') {
+          if (!res.destroyed) await flushed; // let what was written reach the client before the socket goes
+          ex.selfClosed = true;
+          res.destroy();
+        }
+        return; // stallAfter: silence until the client (or close()) ends it
+      }
+      if (!first && delay > 0) {
+        try {
+          await sleep(delay, undefined, { signal: ex.closed.signal });
+        } catch {
+          return; // response closed while waiting
+        }
+      }
+      first = false;
+      if (res.destroyed) return;
+      flushed = new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(frame.payload)}\n\n`, () => { resolve(); }));
+      if (frame.kind === 'content') contentSent++;
+    }
+    if (res.destroyed) return;
+    res.end('data: [DONE]\n\n');
+  }
+
+  private sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+    if (res.destroyed) return;
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      ...commonHeaders(),
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(text)),
+      ...extra,
+    });
+    res.end(text);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Body builders
+// ---------------------------------------------------------------------------
+
+function modelObject(id: string): Json {
+  return { id, object: 'model', created: MODEL_CREATED[id] ?? 1700000000, owned_by: 'system' };
+}
+
+function defaultErrorBody(status: number, model: string, key: string): OpenAIErrorBody {
+  switch (status) {
+    case 400:
+      return errorBody('Invalid request.', 'invalid_request_error');
+    case 401:
+      return errorBody(
+        `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        'invalid_request_error',
+        null,
+        'invalid_api_key',
+      );
+    case 403:
+      return errorBody(`Project \`proj_fake\` does not have access to model \`${model}\``, 'invalid_request_error', null, 'model_not_found');
+    case 404:
+      return errorBody(`The model \`${model}\` does not exist or you do not have access to it.`, 'invalid_request_error', null, 'model_not_found');
+    case 408:
+      return errorBody('Request timed out.', 'timeout');
+    case 409:
+      return errorBody('The request conflicted with another request.', 'conflict');
+    case 422:
+      return errorBody('Unprocessable request.', 'invalid_request_error');
+    case 429:
+      return rateLimitBody(model, 1);
+    case 500:
+      return errorBody('The server had an error while processing your request. Sorry about that!', 'server_error');
+    case 502:
+      return errorBody('Bad gateway.', 'server_error', null, 'bad_gateway');
+    case 503:
+      return errorBody('The server is overloaded or not ready yet.', 'server_error');
+    case 504:
+      return errorBody('Gateway timeout.', 'server_error', null, 'gateway_timeout');
+    default:
+      return errorBody(`Fake upstream status ${status}.`, status >= 500 ? 'server_error' : 'invalid_request_error');
+  }
+}
+
+function rateLimitBody(model: string, retryAfterSeconds: number): OpenAIErrorBody {
+  return errorBody(
+    `Rate limit reached for ${model} in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in ${retryAfterSeconds}s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    'requests',
+    null,
+    'rate_limit_exceeded',
+  );
+}
+
+function chatTokenLogprob(token: string, top: number): Json {
+  const tops: Json[] = [];
+  for (let j = 0; j < top; j++) {
+    const t = j === 0 ? token : `alt${j}`;
+    tops.push({ token: t, logprob: j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j, bytes: utf8Bytes(t) });
+  }
+  return { token, logprob: SAMPLED_LOGPROB, bytes: utf8Bytes(token), top_logprobs: tops };
+}
+
+function completionTopLogprobs(token: string, top: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let j = 0; j < top; j++) out[j === 0 ? token : `alt${j}`] = j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j;
+  return out;
+}
+
+interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: (number | null)[];
+  top_logprobs: (Record<string, number> | null)[];
+  text_offset: number[];
+}
+
+/** Completions logprobs for `tokens`, offsets starting at `offset`; an echoed prompt token gets `null` like the real API's first token. */
+function completionLogprobs(tokens: string[], offset: number, top: number, echoed: boolean): CompletionLogprobs {
+  const lp: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let at = offset;
+  tokens.forEach((t, k) => {
+    const isPrompt = echoed && k === 0;
+    lp.tokens.push(t);
+    lp.token_logprobs.push(isPrompt ? null : SAMPLED_LOGPROB);
+    lp.top_logprobs.push(isPrompt ? null : completionTopLogprobs(t, top));
+    lp.text_offset.push(at);
+    at += t.length;
+  });
+  return lp;
+}
+
+function chatBody(gen: Generation): Json {
+  const body: Json = {
+    id: gen.id,
+    object: 'chat.completion',
+    created: gen.created,
+    model: gen.model,
+    choices: gen.choices.map((pieces, index) => ({
+      index,
+      message: { role: 'assistant', content: pieces.join(''), refusal: null },
+      logprobs: gen.logprobs === null ? null : { content: pieces.map((p) => chatTokenLogprob(p, gen.logprobs ?? 0)), refusal: null },
+      finish_reason: gen.finishReason,
+    })),
+  };
+  if (gen.usage) body['usage'] = gen.usage;
+  body['system_fingerprint'] = 'fp_fake';
+  return body;
+}
+
+function completionBody(gen: Generation): Json {
+  const body: Json = {
+    id: gen.id,
+    object: 'text_completion',
+    created: gen.created,
+    model: gen.model,
+    choices: gen.choices.map((pieces, index) => {
+      const echo = gen.echoPrompts[index] ?? null;
+      const tokens = echo !== null ? [echo, ...pieces] : pieces;
+      return {
+        text: tokens.join(''),
+        index,
+        logprobs: gen.logprobs === null ? null : completionLogprobs(tokens, 0, gen.logprobs, echo !== null),
+        finish_reason: gen.finishReason,
+      };
+    }),
+  };
+  if (gen.usage) body['usage'] = gen.usage;
+  return body;
+}
+
+interface Frame {
+  /** `prelude` frames (chat role chunks, completions echo) go out before content and are not counted by `stallAfter`/`dieAfter`. */
+  kind: 'prelude' | 'content' | 'finish' | 'usage';
+  payload: Json;
+}
+
+/** Indices of (choice, piece) in round-robin order: choice 0 piece 0, choice 1 piece 0, …, choice 0 piece 1, … */
+function roundRobin(choices: string[][]): [number, number][] {
+  const order: [number, number][] = [];
+  const longest = Math.max(0, ...choices.map((c) => c.length));
+  for (let p = 0; p < longest; p++) {
+    choices.forEach((c, i) => {
+      if (p < c.length) order.push([i, p]);
+    });
+  }
+  return order;
+}
+
+function chatFrames(gen: Generation): Frame[] {
+  const chunk = (choices: Json[]): Json => {
+    const c: Json = { id: gen.id, object: 'chat.completion.chunk', created: gen.created, model: gen.model, system_fingerprint: 'fp_fake', choices };
+    if (gen.includeUsage) c['usage'] = null;
+    return c;
+  };
+  const frames: Frame[] = gen.choices.map((_, index) => ({
+    kind: 'prelude',
+    payload: chunk([{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
+  }));
+  for (const [index, p] of roundRobin(gen.choices)) {
+    const piece = gen.choices[index]?.[p] ?? '';
+    const logprobs = gen.logprobs === null ? null : { content: [chatTokenLogprob(piece, gen.logprobs)], refusal: null };
+    frames.push({ kind: 'content', payload: chunk([{ index, delta: { content: piece }, logprobs, finish_reason: null }]) });
+  }
+  gen.choices.forEach((_, index) => {
+    frames.push({ kind: 'finish', payload: chunk([{ index, delta: {}, logprobs: null, finish_reason: gen.finishReason }]) });
+  });
+  if (gen.includeUsage && gen.usage) {
+    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
+  }
+  return frames;
+}
+
+function completionFrames(gen: Generation): Frame[] {
+  const chunk = (choices: Json[]): Json => {
+    const c: Json = { id: gen.id, object: 'text_completion', created: gen.created, model: gen.model, choices };
+    if (gen.includeUsage) c['usage'] = null;
+    return c;
+  };
+  const frames: Frame[] = [];
+  const offsets = gen.choices.map(() => 0);
+  // An echoed prompt goes out first, as its own chunk per choice (not counted as content).
+  gen.echoPrompts.forEach((echo, index) => {
+    if (echo === null) return;
+    const logprobs = gen.logprobs === null ? null : completionLogprobs([echo], 0, gen.logprobs, true);
+    frames.push({ kind: 'prelude', payload: chunk([{ text: echo, index, logprobs, finish_reason: null }]) });
+    offsets[index] = echo.length;
+  });
+  for (const [index, p] of roundRobin(gen.choices)) {
+    const piece = gen.choices[index]?.[p] ?? '';
+    const at = offsets[index] ?? 0;
+    const logprobs = gen.logprobs === null ? null : completionLogprobs([piece], at, gen.logprobs, false);
+    offsets[index] = at + piece.length;
+    frames.push({ kind: 'content', payload: chunk([{ text: piece, index, logprobs, finish_reason: null }]) });
+  }
+  gen.choices.forEach((_, index) => {
+    frames.push({ kind: 'finish', payload: chunk([{ text: '', index, logprobs: null, finish_reason: gen.finishReason }]) });
+  });
+  if (gen.includeUsage && gen.usage) {
+    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
+  }
+  return frames;
+}
+
+/** Start a fake OpenAI-compatible upstream on 127.0.0.1 (random free port), optionally with an initial script. */
+export async function startFakeUpstream(initial?: Script): Promise<FakeUpstream> {
+  const fake = new FakeUpstreamServer(initial);
+  await fake.listen();
+  return fake;
+}
