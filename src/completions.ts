@@ -6,7 +6,7 @@
 import { Repeater } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { mapUpstreamError, UpstreamTimeout } from './errors.js';
+import { mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
 import type { Choice, CompletionResult, Provider, Usage } from './providers/provider.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
 import type { PreparedRequest } from './validation.js';
@@ -104,8 +104,9 @@ export async function runCompletion(
 
 function failure(error: unknown, signal: AbortSignal, options: RunOptions): GraphQLError {
   const mapped = mapUpstreamError(error, signal, options.secrets);
+  const detail = error instanceof Error ? redact(`${error.name}: ${error.message}`, options.secrets) : undefined;
   options.logger.warn(
-    { code: mapped.extensions['code'], upstreamStatus: mapped.extensions['upstreamStatus'] },
+    { code: mapped.extensions['code'], upstreamStatus: mapped.extensions['upstreamStatus'], detail },
     'upstream call failed',
   );
   return mapped;
@@ -170,6 +171,8 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         if (delta.finishReason) held = chunk;
         else await push(chunk);
       }
+      // The SDK's stream ends quietly, instead of throwing, when its request is aborted.
+      if (controller.signal.aborted) throw controller.signal.reason;
       deadline.clear();
       finished = true;
       // An upstream that ends without a finish reason leaves held-back text behind.

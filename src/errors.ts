@@ -107,8 +107,9 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
     }
     return gatewayError(ErrorCode.UPSTREAM_REJECTED, `The upstream rejected the request: ${message}`, extensions);
   }
-  // A stream whose connection died mid-body surfaces as a plain error from fetch.
-  return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream connection failed');
+  // A connection that died mid-body surfaces as a plain error from fetch, a malformed
+  // answer as a TypeError or SyntaxError: neither detail is the client's business.
+  return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream failed: the connection broke or the answer was malformed');
 }
 
 function upstreamMessage(error: APIError): string {
