@@ -4,7 +4,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -86,8 +85,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   const provider = createProvider(config, logger);
   const secrets = config.upstream.kind === 'openai' && config.upstream.apiKey ? [config.upstream.apiKey] : [];
   // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
-  // offline); render it once rather than per request.
-  let graphiqlPage: string | undefined;
+  // offline). It is loaded on the first page view, not at start (it costs ~45 MB), and
+  // rendered once.
+  let graphiqlPage: Promise<string> | undefined;
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -95,7 +95,10 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     healthCheckEndpoint: '/health',
     landingPage: false,
     graphiql: { title: 'LLM GraphQL Gateway', defaultQuery: EXAMPLE_OPERATION },
-    renderGraphiQL: (graphiqlOptions) => (graphiqlPage ??= renderGraphiQL(graphiqlOptions)),
+    renderGraphiQL: (graphiqlOptions) =>
+      (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) =>
+        renderGraphiQL(graphiqlOptions),
+      )),
     logging: {
       debug: (...args: unknown[]) => logger.debug({ args }, 'yoga'),
       info: (...args: unknown[]) => logger.info({ args }, 'yoga'),
