@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module) copies. Dependencies loaded by Node
+    // (Pothos, Yoga) get the CJS one; without this, test files would get the ESM one and
+    // graphql's instanceof checks would fail across the two "realms".
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 15_000,

@@ -116,7 +116,17 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
 
   // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Yoga is a Node request listener that returns a promise it handles itself
   const server = createServer(yoga);
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  // `noServer`: upgrades are routed here explicitly, so the HTTP server's own errors (a
+  // port in use) stay the HTTP server's, instead of being relayed to every socket.
+  const wsServer = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (request, socket, head) => {
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    if (pathname !== yoga.graphqlEndpoint) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+  });
   // The graphql-ws recipe from Yoga's docs: each subscribe runs through Yoga's envelop
   // (same plugins, same error masking) as an HTTP request would.
   const wsHandle = useServer(

@@ -13,7 +13,13 @@ try {
 }
 
 const app = buildApp(config);
-await app.start();
+try {
+  await app.start();
+} catch (error) {
+  const reason = error instanceof Error ? error.message : String(error);
+  app.logger.fatal(`could not start: ${reason}`);
+  process.exit(1);
+}
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

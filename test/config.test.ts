@@ -1,0 +1,238 @@
+/**
+ * Configuration from the environment: defaults, upstream selection, one error listing every
+ * bad variable, and the real `main` process (exit code 1 on bad config, a start-up log line
+ * that never shows the key, a clean exit on SIGTERM).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
+import { eventually } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('with an empty environment uses the built-in simulator on port 4000 and the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      port: 4000,
+      host: undefined,
+      upstream: { kind: 'simulator' },
+      defaultModel: 'simulator',
+      upstreamTimeoutMs: 60_000,
+      upstreamIdleTimeoutMs: 30_000,
+      upstreamMaxRetries: 2,
+      simulatorTokenDelayMs: 40,
+      logLevel: 'info',
+    });
+  });
+
+  it('treats blank variables as unset', () => {
+    const config = loadConfig({ PORT: '  ', OPENAI_API_KEY: '', LOG_LEVEL: ' ', HOST: '' });
+    expect(config.port).toBe(4000);
+    expect(config.upstream).toEqual({ kind: 'simulator' });
+    expect(config.logLevel).toBe('info');
+    expect(config.host).toBeUndefined();
+  });
+
+  it('with OPENAI_API_KEY uses OpenAI itself with default model gpt-4o-mini', () => {
+    const config = loadConfig({ OPENAI_API_KEY: 'sk-test-config' });
+    expect(config.upstream).toEqual({ kind: 'openai', apiKey: 'sk-test-config', baseURL: undefined });
+    expect(config.defaultModel).toBe('gpt-4o-mini');
+  });
+
+  it('with only OPENAI_BASE_URL (Ollama style) uses that OpenAI-compatible server without a key', () => {
+    const config = loadConfig({ OPENAI_BASE_URL: 'http://localhost:11434/v1' });
+    expect(config.upstream).toEqual({ kind: 'openai', apiKey: undefined, baseURL: 'http://localhost:11434/v1' });
+    expect(config.defaultModel).toBe('gpt-4o-mini');
+  });
+
+  it('lets DEFAULT_MODEL override the model used when a request names none', () => {
+    expect(loadConfig({ DEFAULT_MODEL: 'llama3.2' }).defaultModel).toBe('llama3.2');
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-test-config', DEFAULT_MODEL: 'gpt-4.1' }).defaultModel).toBe('gpt-4.1');
+  });
+
+  it('accepts the bounds of PORT and rejects one past them', () => {
+    expect(loadConfig({ PORT: '0' }).port).toBe(0);
+    expect(loadConfig({ PORT: '65535' }).port).toBe(65_535);
+    expect(configError({ PORT: '65536' }).problems).toEqual([expect.stringContaining('PORT')]);
+  });
+
+  it('rejects a base URL that is not http(s)', () => {
+    expect(configError({ OPENAI_BASE_URL: 'ftp://models.example.com/v1' }).problems).toEqual([
+      expect.stringContaining('OPENAI_BASE_URL'),
+    ]);
+  });
+
+  it('reports every bad variable in one ConfigError', () => {
+    const error = configError({
+      PORT: 'abc',
+      UPSTREAM_TIMEOUT_MS: '-5',
+      OPENAI_BASE_URL: 'not-a-url',
+      LOG_LEVEL: 'loud',
+      UPSTREAM_MAX_RETRIES: '1.5',
+    });
+
+    expect(error.name).toBe('ConfigError');
+    expect(error.problems).toHaveLength(5);
+    for (const name of ['PORT', 'UPSTREAM_TIMEOUT_MS', 'OPENAI_BASE_URL', 'LOG_LEVEL', 'UPSTREAM_MAX_RETRIES']) {
+      const mentions = error.problems.filter((p) => p.startsWith(`${name} `));
+      expect(mentions, `problems naming ${name}: ${JSON.stringify(error.problems)}`).toHaveLength(1);
+      expect(error.message).toContain(mentions[0]);
+    }
+    // Each problem quotes the offending value, so the fix is obvious from the log.
+    for (const value of ['"abc"', '"-5"', '"not-a-url"', '"loud"', '"1.5"']) {
+      expect(error.problems.some((p) => p.includes(value)), value).toBe(true);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The real process
+// ---------------------------------------------------------------------------
+
+interface Running {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exit: Promise<number | null>;
+}
+
+const children: ChildProcess[] = [];
+
+/** Starts `node --import tsx src/main.ts` with exactly `env` (plus PATH), not the test's own environment. */
+function startMain(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const running: Running = {
+    child,
+    stdout: '',
+    stderr: '',
+    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (chunk: Buffer) => (running.stdout += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (running.stderr += chunk.toString('utf8')));
+  return running;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** The complete JSON log lines written so far (a line still being written is skipped). */
+function jsonLines(text: string): Record<string, unknown>[] {
+  const lines = text.split('\n').slice(0, -1);
+  const parsed: Record<string, unknown>[] = [];
+  for (const line of lines) {
+    try {
+      parsed.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return parsed;
+}
+
+let fake: FakeUpstream;
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+});
+
+afterAll(async () => {
+  // Only reached with a child still running when a test failed midway.
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  await fake?.close();
+});
+
+// Concurrent: most of each test is Node + tsx starting up.
+describe.concurrent('main process', () => {
+  it('exits with code 1 and names the bad variable on stderr, without a stack trace', async ({ expect }) => {
+    const run = startMain({ PORT: 'abc' });
+
+    expect(await run.exit).toBe(1);
+    expect(run.stderr).toContain('PORT');
+    expect(run.stderr).toContain('"abc"');
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(run.stdout).not.toContain('listening');
+  });
+
+  it('exits with code 1 and a one-line reason when the port is taken, without a stack trace', async ({ expect }) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    try {
+      const run = startMain({ PORT: String(address.port), HOST: '127.0.0.1' });
+      expect(await run.exit).toBe(1);
+      const fatal = jsonLines(run.stdout).find((l) => l['level'] === 60);
+      expect(String(fatal?.['msg'])).toMatch(/could not start: .*EADDRINUSE/);
+      expect(`${run.stdout}${run.stderr}`).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it('starts, logs where it listens and which upstream it uses without the key, serves /health, and exits 0 on SIGTERM', async ({ expect }) => {
+    const secret = 'sk-secret-XYZ';
+    const port = await freePort();
+    fake.script({ fault: { kind: 'unauthorized' } });
+    const run = startMain({ PORT: String(port), HOST: '127.0.0.1', OPENAI_API_KEY: secret, OPENAI_BASE_URL: fake.url });
+
+    const isListening = (l: Record<string, unknown>): boolean => String(l['msg']).includes('listening');
+    await eventually(
+      () => jsonLines(run.stdout).some(isListening) || run.child.exitCode !== null,
+      'a "listening" log line or the process exiting',
+      12_000,
+    ).catch(() => undefined); // the assertion below reports what the process wrote instead
+    const listening = jsonLines(run.stdout).find(isListening);
+    expect(listening, `no "listening" line; stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBeDefined();
+    expect(listening?.['url']).toBe(`http://127.0.0.1:${port}/graphql`);
+    expect(String(listening?.['upstream'])).toContain(fake.url);
+    expect(String(listening?.['msg'])).not.toContain('SIMULATOR');
+    expect(listening?.['defaultModel']).toBe('gpt-4o-mini');
+
+    const health = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(health.status).toBe(200);
+
+    // The fake answers 401 with a message quoting the key: it must reach neither the client nor the logs.
+    const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'mutation { complete(input: { prompt: "hi" }) { text } }' }),
+    });
+    const body = await response.text();
+    expect(body).toContain('UPSTREAM_AUTH_FAILED');
+    expect(body).not.toContain(secret);
+    expect(fake.requests.at(-1)?.headers['authorization']).toBe(`Bearer ${secret}`);
+
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+    expect(jsonLines(run.stdout).some((l) => l['msg'] === 'shutting down' && l['signal'] === 'SIGTERM')).toBe(true);
+    expect(run.stdout).not.toContain(secret);
+    expect(run.stderr).not.toContain(secret);
+  });
+});

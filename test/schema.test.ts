@@ -1,0 +1,174 @@
+/**
+ * The schema as a contract: what the gateway serves is exactly the committed SDL, every
+ * element is documented, and the names clients depend on exist with the expected types.
+ */
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildClientSchema,
+  getIntrospectionQuery,
+  isEnumType,
+  isInputObjectType,
+  isInterfaceType,
+  isObjectType,
+  isSpecifiedDirective,
+  isSpecifiedScalarType,
+  lexicographicSortSchema,
+  printSchema,
+  type GraphQLField,
+  type GraphQLObjectType,
+  type IntrospectionQuery,
+} from 'graphql';
+import { schema } from '../src/schema/index.js';
+import { graphql, startGateway, type TestGateway } from './helpers.js';
+
+const committedSdl = (await readFile(new URL('../schema/schema.graphql', import.meta.url), 'utf8')).trim();
+
+let gw: TestGateway;
+
+beforeAll(async () => {
+  gw = await startGateway();
+});
+
+afterAll(async () => {
+  await gw?.stop();
+});
+
+function objectType(name: string): GraphQLObjectType {
+  const type = schema.getType(name);
+  if (!isObjectType(type)) throw new Error(`${name} is not an object type in the schema`);
+  return type;
+}
+
+function field(typeName: string, fieldName: string): GraphQLField<unknown, unknown> {
+  const found = objectType(typeName).getFields()[fieldName];
+  if (!found) throw new Error(`${typeName}.${fieldName} is missing from the schema`);
+  return found;
+}
+
+function enumValues(name: string): string[] {
+  const type = schema.getType(name);
+  if (!isEnumType(type)) throw new Error(`${name} is not an enum type in the schema`);
+  return type.getValues().map((v) => v.name);
+}
+
+function inputFieldTypes(name: string): Record<string, string> {
+  const type = schema.getType(name);
+  if (!isInputObjectType(type)) throw new Error(`${name} is not an input type in the schema`);
+  return Object.fromEntries(Object.values(type.getFields()).map((f) => [f.name, String(f.type)]));
+}
+
+describe('served schema', () => {
+  it('introspected over HTTP, prints exactly as the committed schema/schema.graphql', async () => {
+    const result = await graphql<IntrospectionQuery, undefined>(gw.httpUrl, getIntrospectionQuery());
+
+    expect(result.errors).toBeUndefined();
+    expect(result.status).toBe(200);
+    if (!result.data) throw new Error('introspection returned no data');
+    const served = printSchema(lexicographicSortSchema(buildClientSchema(result.data)));
+    expect(served).toBe(committedSdl);
+  });
+
+  it('the committed SDL is up to date with the code (what `npm run schema` prints)', () => {
+    expect(printSchema(lexicographicSortSchema(schema))).toBe(committedSdl);
+  });
+});
+
+describe('schema documentation', () => {
+  it('gives every type, field, argument, input field and enum value a description', () => {
+    const missing: string[] = [];
+    const check = (what: string, description: string | null | undefined): void => {
+      if (!description?.trim()) missing.push(what);
+    };
+
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__') || isSpecifiedScalarType(type)) continue;
+      check(type.name, type.description);
+      if (isObjectType(type) || isInterfaceType(type)) {
+        for (const f of Object.values(type.getFields())) {
+          check(`${type.name}.${f.name}`, f.description);
+          for (const arg of f.args) check(`${type.name}.${f.name}(${arg.name})`, arg.description);
+        }
+      } else if (isInputObjectType(type)) {
+        for (const f of Object.values(type.getFields())) check(`${type.name}.${f.name}`, f.description);
+      } else if (isEnumType(type)) {
+        for (const v of type.getValues()) check(`${type.name}.${v.name}`, v.description);
+      }
+    }
+    for (const directive of schema.getDirectives()) {
+      if (isSpecifiedDirective(directive)) continue;
+      check(`@${directive.name}`, directive.description);
+      for (const arg of directive.args) check(`@${directive.name}(${arg.name})`, arg.description);
+    }
+
+    expect(missing, `undocumented schema elements: ${missing.join(', ')}`).toEqual([]);
+  });
+});
+
+describe('schema contract', () => {
+  it('has Mutation.complete(input: CompletionInput!): Completion!', () => {
+    const complete = field('Mutation', 'complete');
+    expect(String(complete.type)).toBe('Completion!');
+    expect(complete.args.map((a) => `${a.name}: ${String(a.type)}`)).toEqual(['input: CompletionInput!']);
+    expect(schema.getMutationType()?.name).toBe('Mutation');
+  });
+
+  it('has Subscription.completionStream(input: CompletionInput!): CompletionChunk!', () => {
+    const stream = field('Subscription', 'completionStream');
+    expect(String(stream.type)).toBe('CompletionChunk!');
+    expect(stream.args.map((a) => `${a.name}: ${String(a.type)}`)).toEqual(['input: CompletionInput!']);
+    expect(schema.getSubscriptionType()?.name).toBe('Subscription');
+  });
+
+  it('has Query.models: [Model!]! without arguments', () => {
+    const models = field('Query', 'models');
+    expect(String(models.type)).toBe('[Model!]!');
+    expect(models.args).toEqual([]);
+    expect(schema.getQueryType()?.name).toBe('Query');
+  });
+
+  it('names the finish reasons STOP, LENGTH and CONTENT_FILTER', () => {
+    expect(enumValues('FinishReason')).toEqual(expect.arrayContaining(['STOP', 'LENGTH', 'CONTENT_FILTER']));
+  });
+
+  it('has exactly the chat roles SYSTEM, USER and ASSISTANT', () => {
+    expect(enumValues('ChatRole').sort()).toEqual(['ASSISTANT', 'SYSTEM', 'USER']);
+  });
+
+  it('has CompletionInput with the OpenAI parameters, all optional, typed as clients expect', () => {
+    expect(inputFieldTypes('CompletionInput')).toEqual({
+      model: 'String',
+      prompt: 'String',
+      messages: '[ChatMessageInput!]',
+      suffix: 'String',
+      maxTokens: 'Int',
+      temperature: 'Float',
+      topP: 'Float',
+      n: 'Int',
+      stop: '[String!]',
+      presencePenalty: 'Float',
+      frequencyPenalty: 'Float',
+      logprobs: 'Int',
+      echo: 'Boolean',
+      seed: 'Int',
+      user: 'String',
+      logitBias: '[LogitBiasInput!]',
+    });
+    expect(inputFieldTypes('ChatMessageInput')).toEqual({ role: 'ChatRole!', content: 'String!' });
+    expect(inputFieldTypes('LogitBiasInput')).toEqual({ token: 'Int!', bias: 'Float!' });
+  });
+
+  it('types the result fields clients select: Completion, CompletionChunk and Usage', () => {
+    const types = (name: string): Record<string, string> =>
+      Object.fromEntries(Object.values(objectType(name).getFields()).map((f) => [f.name, String(f.type)]));
+    expect(types('Completion')).toMatchObject({ text: 'String!', choices: '[Choice!]!', usage: 'Usage!', model: 'String!' });
+    expect(types('CompletionChunk')).toMatchObject({
+      text: 'String!',
+      accumulatedText: 'String!',
+      index: 'Int!',
+      finishReason: 'FinishReason',
+      usage: 'Usage',
+    });
+    expect(types('Usage')).toEqual({ promptTokens: 'Int!', completionTokens: 'Int!', totalTokens: 'Int!' });
+  });
+});
