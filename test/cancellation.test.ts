@@ -1,46 +1,31 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { CompleteDocument, CompletionStreamDocument } from '../src/generated/operations.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { graphql, sse, startGateway, wsClient, type TestGateway } from './helpers.js';
+import { graphql, sse, useGatewayWithFake, wsClient } from './helpers.js';
 
-let fake: FakeUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  // Long timeouts: any abort the fake sees can only come from the client leaving.
-  gw = await startGateway({
-    OPENAI_API_KEY: 'sk-test-cancel',
-    OPENAI_BASE_URL: fake.url,
-    UPSTREAM_TIMEOUT_MS: '60000',
-    UPSTREAM_IDLE_TIMEOUT_MS: '60000',
-  });
-});
-afterAll(async () => {
-  await gw.stop();
-  await fake.close();
+const ctx = useGatewayWithFake({
+  UPSTREAM_TIMEOUT_MS: '60000',
+  UPSTREAM_IDLE_TIMEOUT_MS: '60000',
 });
 beforeEach(() => {
-  fake.reset();
   // One chunk, then the upstream goes silent: the client leaves while it waits.
-  fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
+  ctx.fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
 });
 
 const input = { messages: [{ role: 'USER' as const, content: 'Tell me a long story' }] };
 
 describe('leaving a stream aborts the upstream request at once, even while the upstream is silent', () => {
   it('aborts the upstream request when the graphql-ws client unsubscribes', async () => {
-    const client = wsClient(gw.wsUrl);
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       const subscription = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
       const first = await subscription.next();
       expect(first.done).toBe(false);
-      expect(fake.aborted).toHaveLength(0);
+      expect(ctx.fake.aborted).toHaveLength(0);
       await subscription.return?.(undefined);
-      const aborted = await fake.waitForAbort(1000);
+      const aborted = await ctx.fake.waitForAbort(1000);
       expect(aborted.path).toBe('/v1/chat/completions');
       expect(aborted.body?.['stream']).toBe(true);
     } finally {
@@ -56,13 +41,13 @@ describe('leaving a stream aborts the upstream request at once, even while the u
         sockets.push(this);
       }
     }
-    const client = createClient({ url: gw.wsUrl, webSocketImpl: RecordingWebSocket, retryAttempts: 0 });
+    const client = createClient({ url: ctx.gw.wsUrl, webSocketImpl: RecordingWebSocket, retryAttempts: 0 });
     try {
       const subscription = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
       await subscription.next();
       expect(sockets).toHaveLength(1);
       sockets[0]?.terminate(); // TCP reset: no complete message, no close frame
-      await fake.waitForAbort(1000);
+      await ctx.fake.waitForAbort(1000);
     } finally {
       await client.dispose();
     }
@@ -70,28 +55,28 @@ describe('leaving a stream aborts the upstream request at once, even while the u
 
   it('aborts the upstream request when the SSE connection is closed', async () => {
     const controller = new AbortController();
-    const events = sse(gw.httpUrl, CompletionStreamDocument, { input }, controller.signal);
+    const events = sse(ctx.gw.httpUrl, CompletionStreamDocument, { input }, controller.signal);
     const first = await events.next();
     expect(first.done ? null : first.value.event).toBe('next');
-    expect(fake.aborted).toHaveLength(0);
+    expect(ctx.fake.aborted).toHaveLength(0);
     controller.abort();
     await events.return(undefined).catch(() => undefined);
-    await fake.waitForAbort(1000);
+    await ctx.fake.waitForAbort(1000);
   });
 
   it('aborts the upstream request when the client of a mutation disconnects', async () => {
-    fake.script({ fault: { kind: 'hang' } });
+    ctx.fake.script({ fault: { kind: 'hang' } });
     const controller = new AbortController();
-    const pending = graphql(gw.httpUrl, CompleteDocument, { input }, { signal: controller.signal });
-    await fake.waitForRequests(1);
+    const pending = graphql(ctx.gw.httpUrl, CompleteDocument, { input }, { signal: controller.signal });
+    await ctx.fake.waitForRequests(1);
     controller.abort();
     await expect(pending).rejects.toThrow();
-    await fake.waitForAbort(1000);
+    await ctx.fake.waitForAbort(1000);
   });
 
   it('keeps other subscriptions on the same socket streaming when one is cancelled', async () => {
-    fake.script({ choices: [['one', ' two', ' three']], chunkDelayMs: 50 });
-    const client = wsClient(gw.wsUrl);
+    ctx.fake.script({ choices: [['one', ' two', ' three']], chunkDelayMs: 50 });
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       const cancelled = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
       const kept = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
@@ -103,22 +88,22 @@ describe('leaving a stream aborts the upstream request at once, even while the u
         if (chunk) texts.push(chunk.accumulatedText);
       }
       expect(texts.at(-1)).toBe('one two three');
-      await fake.waitForAbort(1000);
-      expect(fake.aborted).toHaveLength(1);
+      await ctx.fake.waitForAbort(1000);
+      expect(ctx.fake.aborted).toHaveLength(1);
     } finally {
       await client.dispose();
     }
   });
 
   it('does not report a client leaving as an upstream failure', async () => {
-    const client = wsClient(gw.wsUrl);
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       const subscription = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
       await subscription.next();
-      const before = gw.logs.length;
+      const before = ctx.gw.logs.length;
       await subscription.return?.(undefined);
-      await fake.waitForAbort(1000);
-      expect(gw.logs.slice(before).filter((l) => l.includes('upstream call failed'))).toEqual([]);
+      await ctx.fake.waitForAbort(1000);
+      expect(ctx.gw.logs.slice(before).filter((l) => l.includes('upstream call failed'))).toEqual([]);
     } finally {
       await client.dispose();
     }

@@ -1,37 +1,25 @@
 import type { ExecutionResult } from 'graphql';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CompleteDocument,
   CompletionStreamDocument,
   ModelsDocument,
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { collectSse, collectWs, graphql, startGateway, wsClient, type TestGateway } from './helpers.js';
+import { startFakeUpstream } from './fake-upstream.js';
+import { collectSse, collectWs, graphql, startGateway, useGatewayWithFake, wsClient } from './helpers.js';
 
 const KEY = 'sk-proj-GatewaySecretKey-0123456789abcdef';
 
-let fake: FakeUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway({
-    OPENAI_API_KEY: KEY,
-    OPENAI_BASE_URL: fake.url,
-    UPSTREAM_TIMEOUT_MS: '400',
-    UPSTREAM_IDLE_TIMEOUT_MS: '400',
-    LOG_LEVEL: 'debug',
-  });
+const ctx = useGatewayWithFake({
+  OPENAI_API_KEY: KEY,
+  UPSTREAM_TIMEOUT_MS: '400',
+  UPSTREAM_IDLE_TIMEOUT_MS: '400',
+  LOG_LEVEL: 'debug',
 });
-afterAll(async () => {
-  await gw.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
 
 async function streamWs(prompt = 'Hi'): Promise<ExecutionResult<CompletionStreamSubscription>[]> {
-  const client = wsClient(gw.wsUrl);
+  const client = wsClient(ctx.gw.wsUrl);
   try {
     return await collectWs(client, CompletionStreamDocument, { input: { prompt } });
   } finally {
@@ -45,23 +33,23 @@ function lastErrorCode(results: ExecutionResult<CompletionStreamSubscription>[])
 
 describe('upstream failures become typed errors', () => {
   it('maps a 429 to RATE_LIMITED with the upstream’s retry-after', async () => {
-    fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 3 } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 3 } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3000, upstreamStatus: 429 });
     expect(lastErrorCode(await streamWs())).toBe('RATE_LIMITED');
   });
 
   it('maps the upstream’s context_length_exceeded to CONTEXT_LENGTH_EXCEEDED', async () => {
-    fake.script({ fault: { kind: 'contextOverflow' } });
+    ctx.fake.script({ fault: { kind: 'contextOverflow' } });
     // An unknown model: the gateway cannot check the window itself, the upstream does.
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { model: 'my-finetune', prompt: 'Hi' } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { model: 'my-finetune', prompt: 'Hi' } });
     expect(errors?.[0]?.extensions?.code).toBe('CONTEXT_LENGTH_EXCEEDED');
     expect(errors?.[0]?.message).toMatch(/maximum context length is 4097/);
   });
 
   it('maps a 500 to UPSTREAM_ERROR', async () => {
-    fake.script({ fault: { kind: 'serverError' } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'serverError' } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamStatus: 500 });
     expect(lastErrorCode(await streamWs())).toBe('UPSTREAM_ERROR');
   });
@@ -82,14 +70,14 @@ describe('upstream failures become typed errors', () => {
   });
 
   it('maps other 4xx answers to UPSTREAM_REJECTED with the upstream’s reason', async () => {
-    fake.script({ fault: { kind: 'status', status: 404 } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { model: 'gpt-9', prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'status', status: 404 } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { model: 'gpt-9', prompt: 'Hi' } });
     expect(errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_REJECTED', upstreamStatus: 404 });
   });
 
   it('ends a stream whose upstream dies mid-way with UPSTREAM_ERROR after the chunks it had, over both transports', async () => {
-    fake.script({ fault: { kind: 'dieAfter', chunks: 2 } });
-    for (const results of [await streamWs(), await collectSse(gw.httpUrl, CompletionStreamDocument, { input: { prompt: 'Hi' } })]) {
+    ctx.fake.script({ fault: { kind: 'dieAfter', chunks: 2 } });
+    for (const results of [await streamWs(), await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input: { prompt: 'Hi' } })]) {
       expect(results.slice(0, 2).map((r) => r.data?.completionStream.text)).toEqual(['Hello', ' from']);
       expect(results).toHaveLength(3);
       expect(results[2]?.data).toBeNull();
@@ -98,8 +86,8 @@ describe('upstream failures become typed errors', () => {
   });
 
   it('hides internal details of a malformed upstream answer', async () => {
-    fake.script({ fault: { kind: 'status', status: 200, body: { unexpected: true } } });
-    const response = await fetch(gw.httpUrl, {
+    ctx.fake.script({ fault: { kind: 'status', status: 200, body: { unexpected: true } } });
+    const response = await fetch(ctx.gw.httpUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: 'mutation { complete(input: { prompt: "Hi" }) { text } }' }),
@@ -112,40 +100,40 @@ describe('upstream failures become typed errors', () => {
 
 describe('timeouts', () => {
   it('gives UPSTREAM_TIMEOUT when the upstream never answers a mutation, and aborts it', async () => {
-    fake.script({ fault: { kind: 'hang' } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'hang' } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
-    await fake.waitForAbort();
+    await ctx.fake.waitForAbort();
   });
 
   it('gives UPSTREAM_TIMEOUT when the upstream sends headers but no body', async () => {
-    fake.script({ fault: { kind: 'hangAfterHeaders' } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'hangAfterHeaders' } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
-    await fake.waitForAbort();
+    await ctx.fake.waitForAbort();
   });
 
   it('gives UPSTREAM_TIMEOUT when a stream’s first chunk never comes', async () => {
-    fake.script({ fault: { kind: 'hangAfterHeaders' } });
+    ctx.fake.script({ fault: { kind: 'hangAfterHeaders' } });
     const results = await streamWs();
     expect(results).toHaveLength(1);
     expect(lastErrorCode(results)).toBe('UPSTREAM_TIMEOUT');
     expect(results[0]?.errors?.[0]?.message).toMatch(/first chunk/);
-    await fake.waitForAbort();
+    await ctx.fake.waitForAbort();
   });
 
   it('gives UPSTREAM_TIMEOUT when a stream goes silent between chunks, after the chunks it had', async () => {
-    fake.script({ fault: { kind: 'stallAfter', chunks: 2 } });
+    ctx.fake.script({ fault: { kind: 'stallAfter', chunks: 2 } });
     const results = await streamWs();
     expect(results.map((r) => r.data?.completionStream.text ?? null)).toEqual(['Hello', ' from', null]);
     expect(lastErrorCode(results)).toBe('UPSTREAM_TIMEOUT');
     expect(results[2]?.errors?.[0]?.message).toMatch(/next chunk/);
-    await fake.waitForAbort();
+    await ctx.fake.waitForAbort();
   });
 
   it('does not time out a slow stream whose chunks keep coming', async () => {
     // 5 chunks 150 ms apart: 600 ms in all, longer than both timeouts, never 400 ms silent.
-    fake.script({ choices: [['a', 'b', 'c', 'd', 'e']], chunkDelayMs: 150 });
+    ctx.fake.script({ choices: [['a', 'b', 'c', 'd', 'e']], chunkDelayMs: 150 });
     const results = await streamWs();
     expect(results.every((r) => r.errors === undefined)).toBe(true);
     expect(results.at(-1)?.data?.completionStream.accumulatedText).toBe('abcde');
@@ -154,31 +142,31 @@ describe('timeouts', () => {
 
 describe('retries', () => {
   it('retries a 429 UPSTREAM_MAX_RETRIES times before giving up', async () => {
-    const retrying = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: fake.url, UPSTREAM_MAX_RETRIES: '2' });
+    const retrying = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: ctx.fake.url, UPSTREAM_MAX_RETRIES: '2' });
     try {
-      fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 0 }, faultTimes: 2 });
+      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 0 }, faultTimes: 2 });
       const ok = await graphql(retrying.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
       expect(ok.data?.complete.text).toBe('Hello from the fake upstream.');
-      expect(fake.requests).toHaveLength(3);
+      expect(ctx.fake.requests).toHaveLength(3);
 
-      fake.reset();
-      fake.script({ fault: { kind: 'serverError' } });
+      ctx.fake.reset();
+      ctx.fake.script({ fault: { kind: 'serverError' } });
       const failed = await graphql(retrying.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
       expect(failed.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
-      expect(fake.requests).toHaveLength(3);
+      expect(ctx.fake.requests).toHaveLength(3);
     } finally {
       await retrying.stop();
     }
   });
 
   it('never retries a stream that has started', async () => {
-    const retrying = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: fake.url, UPSTREAM_MAX_RETRIES: '2' });
+    const retrying = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: ctx.fake.url, UPSTREAM_MAX_RETRIES: '2' });
     const client = wsClient(retrying.wsUrl);
     try {
-      fake.script({ fault: { kind: 'dieAfter', chunks: 1 } });
+      ctx.fake.script({ fault: { kind: 'dieAfter', chunks: 1 } });
       const results = await collectWs(client, CompletionStreamDocument, { input: { prompt: 'Hi' } });
       expect(lastErrorCode(results)).toBe('UPSTREAM_ERROR');
-      expect(fake.requests).toHaveLength(1);
+      expect(ctx.fake.requests).toHaveLength(1);
     } finally {
       await client.dispose();
       await retrying.stop();
@@ -188,17 +176,17 @@ describe('retries', () => {
 
 describe('the upstream key', () => {
   it('is never echoed when the upstream refuses it (401), over HTTP, graphql-ws and SSE', async () => {
-    fake.script({ fault: { kind: 'unauthorized' } });
-    const response = await fetch(gw.httpUrl, {
+    ctx.fake.script({ fault: { kind: 'unauthorized' } });
+    const response = await fetch(ctx.gw.httpUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: 'mutation { complete(input: { prompt: "Hi" }) { text } }' }),
     });
     const raw = await response.text();
     const ws = await streamWs();
-    const sse = await collectSse(gw.httpUrl, CompletionStreamDocument, { input: { prompt: 'Hi' } });
+    const sse = await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input: { prompt: 'Hi' } });
     // The fake did echo it: the test would catch a pass-through.
-    expect(fake.requests[0]?.headers['authorization']).toBe(`Bearer ${KEY}`);
+    expect(ctx.fake.requests[0]?.headers['authorization']).toBe(`Bearer ${KEY}`);
     for (const text of [raw, JSON.stringify(ws), JSON.stringify(sse)]) {
       expect(text).toContain('UPSTREAM_AUTH_FAILED');
       expect(text).toContain("refused the gateway's credentials");
@@ -208,15 +196,15 @@ describe('the upstream key', () => {
   });
 
   it('maps a 403 to UPSTREAM_AUTH_FAILED as well', async () => {
-    fake.script({ fault: { kind: 'forbidden' } });
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ fault: { kind: 'forbidden' } });
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_AUTH_FAILED', upstreamStatus: 403 });
   });
 
   it('appears in no log line, even at debug level after every kind of failure', () => {
     // Runs last in this file: by now the gateway has logged start-up, 401s, 429s, timeouts.
-    expect(gw.logs.length).toBeGreaterThan(5);
-    for (const line of gw.logs) {
+    expect(ctx.gw.logs.length).toBeGreaterThan(5);
+    for (const line of ctx.gw.logs) {
       expect(line).not.toContain(KEY);
       expect(line).not.toContain('GatewaySecretKey');
     }

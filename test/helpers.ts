@@ -4,12 +4,14 @@
  * close the connection themselves).
  */
 import { Writable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { print, type ExecutionResult } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 
 export interface TestGateway {
   app: App;
@@ -170,4 +172,37 @@ export async function eventually(predicate: () => boolean, message: string, time
     if (Date.now() > deadline) throw new Error(`timed out: ${message}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+export interface GatewayWithFake {
+  readonly fake: FakeUpstream;
+  readonly gw: TestGateway;
+}
+
+/**
+ * Registers hooks that start a fake upstream and a gateway pointed at it for the file,
+ * reset the fake before each test, and stop both at the end.
+ */
+export function useGatewayWithFake(env: Record<string, string> = {}): GatewayWithFake {
+  let fake: FakeUpstream | undefined;
+  let gw: TestGateway | undefined;
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    gw = await startGateway({ OPENAI_API_KEY: 'sk-test-gateway-key', OPENAI_BASE_URL: fake.url, ...env });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await fake?.close();
+  });
+  beforeEach(() => fake?.reset());
+  return {
+    get fake() {
+      if (!fake) throw new Error('the fake upstream starts in beforeAll');
+      return fake;
+    },
+    get gw() {
+      if (!gw) throw new Error('the gateway starts in beforeAll');
+      return gw;
+    },
+  };
 }

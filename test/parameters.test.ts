@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CompleteDocument, CompletionStreamDocument, ModelsDocument } from '../src/generated/operations.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { collectWs, graphql, startGateway, wsClient, type TestGateway } from './helpers.js';
+import { collectWs, graphql, wsClient, useGatewayWithFake } from './helpers.js';
 
-let fake: FakeUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway({ OPENAI_API_KEY: 'sk-test-parameters', OPENAI_BASE_URL: fake.url });
-});
-afterAll(async () => {
-  await gw.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+const ctx = useGatewayWithFake();
 
 describe('complete with a prompt', () => {
   it('sends every parameter to /v1/completions under its OpenAI name', async () => {
-    const result = await graphql(gw.httpUrl, CompleteDocument, {
+    const result = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: {
         model: 'gpt-3.5-turbo-instruct',
         prompt: 'Say this is a test',
@@ -41,7 +29,7 @@ describe('complete with a prompt', () => {
       },
     });
     expect(result.errors).toBeUndefined();
-    const [request] = fake.requests;
+    const [request] = ctx.fake.requests;
     expect(request?.path).toBe('/v1/completions');
     expect(request?.body).toEqual({
       model: 'gpt-3.5-turbo-instruct',
@@ -64,13 +52,13 @@ describe('complete with a prompt', () => {
   });
 
   it('sends only what the client set, and the default model when none is given', async () => {
-    await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
-    expect(fake.requests[0]?.body).toEqual({ model: 'gpt-4o-mini', prompt: 'Hi', stream: false });
+    await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    expect(ctx.fake.requests[0]?.body).toEqual({ model: 'gpt-4o-mini', prompt: 'Hi', stream: false });
   });
 
   it('returns text, choices, finish reasons, logprobs and usage from the upstream', async () => {
-    fake.script({ choices: [['Once', ' upon'], ['A', ' long', ' time']], finishReason: 'length', usage: { prompt_tokens: 11, completion_tokens: 5 } });
-    const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Tell me', n: 2, logprobs: 1 } });
+    ctx.fake.script({ choices: [['Once', ' upon'], ['A', ' long', ' time']], finishReason: 'length', usage: { prompt_tokens: 11, completion_tokens: 5 } });
+    const { data } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Tell me', n: 2, logprobs: 1 } });
     const completion = data?.complete;
     expect(completion?.text).toBe('Once upon');
     expect(completion?.choices.map((c) => [c.index, c.text, c.finishReason])).toEqual([
@@ -87,7 +75,7 @@ describe('complete with a prompt', () => {
 
 describe('complete with messages', () => {
   it('sends messages and parameters to /v1/chat/completions under their OpenAI names', async () => {
-    await graphql(gw.httpUrl, CompleteDocument, {
+    await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: {
         model: 'gpt-4o',
         messages: [
@@ -109,7 +97,7 @@ describe('complete with messages', () => {
         logitBias: [{ token: 10, bias: 1 }],
       },
     });
-    const [request] = fake.requests;
+    const [request] = ctx.fake.requests;
     expect(request?.path).toBe('/v1/chat/completions');
     expect(request?.body).toEqual({
       model: 'gpt-4o',
@@ -136,16 +124,16 @@ describe('complete with messages', () => {
   });
 
   it('uses max_completion_tokens for reasoning models, which refuse max_tokens', async () => {
-    await graphql(gw.httpUrl, CompleteDocument, {
+    await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { model: 'o3-mini', messages: [{ role: 'USER', content: 'Hi' }], maxTokens: 100 },
     });
-    expect(fake.requests[0]?.body).toMatchObject({ max_completion_tokens: 100 });
-    expect(fake.requests[0]?.body).not.toHaveProperty('max_tokens');
+    expect(ctx.fake.requests[0]?.body).toMatchObject({ max_completion_tokens: 100 });
+    expect(ctx.fake.requests[0]?.body).not.toHaveProperty('max_tokens');
   });
 
   it('returns the same shape as a text completion', async () => {
-    fake.script({ choices: [['Fine', ', thanks']], usage: { prompt_tokens: 9, completion_tokens: 2 } });
-    const { data } = await graphql(gw.httpUrl, CompleteDocument, {
+    ctx.fake.script({ choices: [['Fine', ', thanks']], usage: { prompt_tokens: 9, completion_tokens: 2 } });
+    const { data } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { messages: [{ role: 'USER', content: 'How are you?' }], logprobs: 2 },
     });
     expect(data?.complete.text).toBe('Fine, thanks');
@@ -159,7 +147,7 @@ describe('complete with messages', () => {
 
 describe('streams', () => {
   it('asks the upstream for streamed usage and sends the same parameters', async () => {
-    const client = wsClient(gw.wsUrl);
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       await collectWs(client, CompletionStreamDocument, {
         input: { prompt: 'Hi', maxTokens: 3, temperature: 0.2, stop: ['x'], n: 1 },
@@ -170,12 +158,12 @@ describe('streams', () => {
     } finally {
       await client.dispose();
     }
-    expect(fake.requests.map((r) => [r.path, r.body?.['stream'], r.body?.['stream_options']])).toEqual([
+    expect(ctx.fake.requests.map((r) => [r.path, r.body?.['stream'], r.body?.['stream_options']])).toEqual([
       ['/v1/completions', true, { include_usage: true }],
       ['/v1/chat/completions', true, { include_usage: true }],
     ]);
-    expect(fake.requests[0]?.body).toMatchObject({ prompt: 'Hi', max_tokens: 3, temperature: 0.2, stop: ['x'], n: 1 });
-    expect(fake.requests[1]?.body).toMatchObject({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
+    expect(ctx.fake.requests[0]?.body).toMatchObject({ prompt: 'Hi', max_tokens: 3, temperature: 0.2, stop: ['x'], n: 1 });
+    expect(ctx.fake.requests[1]?.body).toMatchObject({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
   });
 });
 
@@ -187,21 +175,21 @@ describe('finish reasons', () => {
     ['tool_calls', 'TOOL_CALLS'],
     ['eos_token', 'OTHER'],
   ])('maps the upstream reason %s to %s, never dropping it', async (raw, mapped) => {
-    fake.script({ finishReason: raw });
-    const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ finishReason: raw });
+    const { data } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(data?.complete.choices[0]?.finishReason).toBe(mapped);
   });
 });
 
 describe('models', () => {
   it("lists the upstream's models with the context window the gateway knows", async () => {
-    fake.script({ models: ['gpt-4o-mini', 'text-davinci-003', 'llama3.1:8b'] });
-    const { data } = await graphql(gw.httpUrl, ModelsDocument, {});
+    ctx.fake.script({ models: ['gpt-4o-mini', 'text-davinci-003', 'llama3.1:8b'] });
+    const { data } = await graphql(ctx.gw.httpUrl, ModelsDocument, {});
     expect(data?.models.map((m) => [m.id, m.contextWindow])).toEqual([
       ['gpt-4o-mini', 128000],
       ['text-davinci-003', 4097],
       ['llama3.1:8b', null],
     ]);
-    expect(fake.requests[0]?.path).toBe('/v1/models');
+    expect(ctx.fake.requests[0]?.path).toBe('/v1/models');
   });
 });

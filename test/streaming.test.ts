@@ -1,27 +1,15 @@
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import type { ExecutionResult } from 'graphql';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   CompleteDocument,
   CompletionStreamDocument,
   type CompletionInput,
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { collectSse, collectWs, graphql, startGateway, wsClient, type TestGateway } from './helpers.js';
+import { collectSse, collectWs, graphql, wsClient, useGatewayWithFake } from './helpers.js';
 
-let fake: FakeUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway({ OPENAI_API_KEY: 'sk-test-streaming', OPENAI_BASE_URL: fake.url });
-});
-afterAll(async () => {
-  await gw.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+const ctx = useGatewayWithFake();
 
 type Chunk = CompletionStreamSubscription['completionStream'];
 
@@ -35,19 +23,19 @@ function chunks(results: ExecutionResult<CompletionStreamSubscription>[]): Chunk
 
 const transports = {
   'graphql-ws': async (input: CompletionInput) => {
-    const client = wsClient(gw.wsUrl);
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       return await collectWs(client, CompletionStreamDocument, { input });
     } finally {
       await client.dispose();
     }
   },
-  SSE: (input: CompletionInput) => collectSse(gw.httpUrl, CompletionStreamDocument, { input }),
+  SSE: (input: CompletionInput) => collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input }),
 };
 
 describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
   it('yields each upstream piece in order, with the text so far, and ends with finish reason and usage', async () => {
-    fake.script({ choices: [['The', ' cat', ' sat']], usage: { prompt_tokens: 4, completion_tokens: 3 } });
+    ctx.fake.script({ choices: [['The', ' cat', ' sat']], usage: { prompt_tokens: 4, completion_tokens: 3 } });
     const got = chunks(await subscribe({ messages: [{ role: 'USER', content: 'Go' }] }));
     expect(got.map((c) => c.text)).toEqual(['The', ' cat', ' sat', '']);
     expect(got.map((c) => c.accumulatedText)).toEqual(['The', 'The cat', 'The cat sat', 'The cat sat']);
@@ -58,7 +46,7 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
   });
 
   it('interleaves n choices, each chunk saying its index', async () => {
-    fake.script({ choices: [['a1', 'a2'], ['b1', 'b2'], ['c1', 'c2']] });
+    ctx.fake.script({ choices: [['a1', 'a2'], ['b1', 'b2'], ['c1', 'c2']] });
     const got = chunks(await subscribe({ prompt: 'Go', n: 3 }));
     const text = (i: number): string => got.filter((c) => c.index === i).map((c) => c.text).join('');
     expect([text(0), text(1), text(2)]).toEqual(['a1a2', 'b1b2', 'c1c2']);
@@ -73,7 +61,7 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
 
   it('counts usage itself when the upstream sends no usage chunk', async () => {
     const pieces = ['Counting', ' tokens', ' locally', ' works', '.'];
-    fake.script({ choices: [pieces], usage: 'omit' });
+    ctx.fake.script({ choices: [pieces], usage: 'omit' });
     const messages = [
       { role: 'SYSTEM' as const, content: 'You are terse.' },
       { role: 'USER' as const, content: 'Count for me' },
@@ -87,7 +75,7 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
   });
 
   it('strips <|im_end|> even when it arrives split across chunks', async () => {
-    fake.script({ choices: [['Hello', ' world', '<|im', '_end', '|>']], finishReason: 'stop' });
+    ctx.fake.script({ choices: [['Hello', ' world', '<|im', '_end', '|>']], finishReason: 'stop' });
     const got = chunks(await subscribe({ prompt: 'Hi' }));
     expect(got.map((c) => c.text).join('')).toBe('Hello world');
     expect(got.at(-1)?.accumulatedText).toBe('Hello world');
@@ -95,7 +83,7 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
   });
 
   it('keeps a "<|" that turns out not to be a sentinel', async () => {
-    fake.script({ choices: [['a <', '|b', ' c']] });
+    ctx.fake.script({ choices: [['a <', '|b', ' c']] });
     const got = chunks(await subscribe({ prompt: 'Hi' }));
     expect(got.at(-1)?.accumulatedText).toBe('a <|b c');
   });
@@ -103,17 +91,17 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
 
 describe('non-streamed text', () => {
   it('strips <|im_end|> and other end sentinels from the mutation’s text', async () => {
-    fake.script({ choices: [['Answer', '<|im_end|>']] });
-    const first = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ choices: [['Answer', '<|im_end|>']] });
+    const first = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(first.data?.complete.text).toBe('Answer');
-    fake.script({ choices: [['Llama says hi', '<|eot_id|>']] });
-    const second = await graphql(gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
+    ctx.fake.script({ choices: [['Llama says hi', '<|eot_id|>']] });
+    const second = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { prompt: 'Hi' } });
     expect(second.data?.complete.choices[0]?.text).toBe('Llama says hi');
   });
 
   it('counts usage itself when the upstream reports none', async () => {
-    fake.script({ choices: [['Ten', ' apples']], usage: 'omit' });
-    const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4o', prompt: 'How many apples?' } });
+    ctx.fake.script({ choices: [['Ten', ' apples']], usage: 'omit' });
+    const { data } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4o', prompt: 'How many apples?' } });
     const promptTokens = encode('How many apples?').length;
     const completionTokens = encode('Ten apples').length;
     expect(data?.complete.usage).toEqual({ promptTokens, completionTokens, totalTokens: promptTokens + completionTokens });

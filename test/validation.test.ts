@@ -1,20 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CompleteDocument, CompletionStreamDocument, type CompletionInput } from '../src/generated/operations.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { collectSse, collectWs, graphql, startGateway, wsClient, type TestGateway } from './helpers.js';
+import { collectSse, collectWs, graphql, wsClient, useGatewayWithFake } from './helpers.js';
 
-let fake: FakeUpstream;
-let gw: TestGateway;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway({ OPENAI_API_KEY: 'sk-test-validation', OPENAI_BASE_URL: fake.url });
-});
-afterAll(async () => {
-  await gw.stop();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
+const ctx = useGatewayWithFake();
 
 const chat = [{ role: 'USER' as const, content: 'Hi' }];
 
@@ -47,17 +35,17 @@ const badInputs: [string, CompletionInput, string][] = [
 
 describe('bad input is refused before any upstream call', () => {
   it.each(badInputs)('refuses %s with BAD_USER_INPUT naming the field', async (_what, input, field) => {
-    const { data, errors } = await graphql(gw.httpUrl, CompleteDocument, { input });
+    const { data, errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input });
     expect(data).toBeNull();
     expect(errors).toHaveLength(1);
     expect(errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(errors?.[0]?.extensions?.['field']).toBe(field);
     expect(errors?.[0]?.message.startsWith(`${field}:`)).toBe(true);
-    expect(fake.requests).toHaveLength(0);
+    expect(ctx.fake.requests).toHaveLength(0);
   });
 
   it('refuses bad input on a graphql-ws subscription with the same error', async () => {
-    const client = wsClient(gw.wsUrl);
+    const client = wsClient(ctx.gw.wsUrl);
     try {
       const results = await collectWs(client, CompletionStreamDocument, { input: { prompt: 'x', temperature: 9 } });
       expect(results).toHaveLength(1);
@@ -66,18 +54,18 @@ describe('bad input is refused before any upstream call', () => {
     } finally {
       await client.dispose();
     }
-    expect(fake.requests).toHaveLength(0);
+    expect(ctx.fake.requests).toHaveLength(0);
   });
 
   it('refuses bad input on an SSE subscription with the same error', async () => {
-    const results = await collectSse(gw.httpUrl, CompletionStreamDocument, { input: { messages: [] } });
+    const results = await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input: { messages: [] } });
     expect(results).toHaveLength(1);
     expect(results[0]?.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
-    expect(fake.requests).toHaveLength(0);
+    expect(ctx.fake.requests).toHaveLength(0);
   });
 
   it('accepts the edges of every range', async () => {
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, {
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: {
         prompt: 'x',
         temperature: 2,
@@ -92,7 +80,7 @@ describe('bad input is refused before any upstream call', () => {
       },
     });
     expect(errors).toBeUndefined();
-    expect(fake.requests).toHaveLength(1);
+    expect(ctx.fake.requests).toHaveLength(1);
   });
 });
 
@@ -101,53 +89,53 @@ describe('context window', () => {
   const words = (count: number): string => Array.from({ length: count }, () => 'hello').join(' ');
 
   it('refuses prompt + maxTokens over text-davinci-003’s 4097 tokens with CONTEXT_LENGTH_EXCEEDED', async () => {
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, {
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { model: 'text-davinci-003', prompt: words(4000), maxTokens: 200 },
     });
     expect(errors?.[0]?.extensions?.code).toBe('CONTEXT_LENGTH_EXCEEDED');
     expect(errors?.[0]?.extensions?.['contextWindow']).toBe(4097);
     expect(errors?.[0]?.extensions?.['requestedTokens']).toBe(4200);
-    expect(fake.requests).toHaveLength(0);
+    expect(ctx.fake.requests).toHaveLength(0);
   });
 
   it('lets the same prompt through with a maxTokens that fits', async () => {
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, {
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { model: 'text-davinci-003', prompt: words(4000), maxTokens: 97 },
     });
     expect(errors).toBeUndefined();
-    expect(fake.requests).toHaveLength(1);
+    expect(ctx.fake.requests).toHaveLength(1);
   });
 
   it('counts chat messages with their framing tokens against gpt-4’s 8192', async () => {
     // 8000 content tokens + 3 framing + 1 role token + 3 reply priming = 8007 prompt tokens.
     const messages = [{ role: 'USER' as const, content: words(8000) }];
-    const over = await graphql(gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4', messages, maxTokens: 186 } });
+    const over = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4', messages, maxTokens: 186 } });
     expect(over.errors?.[0]?.extensions?.['requestedTokens']).toBe(8193);
-    const fits = await graphql(gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4', messages, maxTokens: 185 } });
+    const fits = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: { model: 'gpt-4', messages, maxTokens: 185 } });
     expect(fits.errors).toBeUndefined();
-    expect(fake.requests).toHaveLength(1);
+    expect(ctx.fake.requests).toHaveLength(1);
   });
 
   it('knows dated snapshots of a model', async () => {
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, {
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { model: 'gpt-4-0613', prompt: words(9000) },
     });
     expect(errors?.[0]?.extensions?.code).toBe('CONTEXT_LENGTH_EXCEEDED');
   });
 
   it('does not guess for models it does not know (Ollama, vLLM …)', async () => {
-    const { errors } = await graphql(gw.httpUrl, CompleteDocument, {
+    const { errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, {
       input: { model: 'llama3.1:8b', prompt: words(9000), maxTokens: 100_000 },
     });
     expect(errors).toBeUndefined();
-    expect(fake.requests).toHaveLength(1);
+    expect(ctx.fake.requests).toHaveLength(1);
   });
 
   it('refuses an over-long subscription before calling the upstream', async () => {
-    const results = await collectSse(gw.httpUrl, CompletionStreamDocument, {
+    const results = await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, {
       input: { model: 'gpt-3.5-turbo-instruct', prompt: words(5000) },
     });
     expect(results[0]?.errors?.[0]?.extensions?.['code']).toBe('CONTEXT_LENGTH_EXCEEDED');
-    expect(fake.requests).toHaveLength(0);
+    expect(ctx.fake.requests).toHaveLength(0);
   });
 });
