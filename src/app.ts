@@ -45,7 +45,7 @@ export interface App {
 const EXAMPLE_OPERATION = `# The subscription streams a completion as the model writes it.
 # With no OPENAI_API_KEY the gateway answers from its built-in simulator.
 subscription Stream {
-  completionStream(input: { prompt: "Write a haiku about GraphQL", maxTokens: 60 }) {
+  completionStream(input: { messages: [{ role: USER, content: "Write a haiku about GraphQL" }], maxTokens: 60 }) {
     accumulatedText
     finishReason
     usage { promptTokens completionTokens totalTokens }
