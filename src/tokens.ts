@@ -3,7 +3,7 @@
  * windows of the models we know. Encodings load lazily: each table costs tens of
  * milliseconds and megabytes, and most deployments only ever touch one.
  */
-import type { ChatMessage } from './providers/provider.js';
+import type { ChatMessage, CompletionRequest } from './providers/provider.js';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base' | 'p50k_base';
 
@@ -125,6 +125,12 @@ export class Tokenizer {
     let total = 3;
     for (const message of messages) total += 3 + this.count(message.role) + this.count(message.content);
     return total;
+  }
+
+  /** Prompt tokens of a request: its messages (chat) or its prompt and suffix. */
+  countPrompt(request: Pick<CompletionRequest, 'messages' | 'prompt' | 'suffix'>): number {
+    if (request.messages) return this.countChat(request.messages);
+    return this.count(request.prompt ?? '') + this.count(request.suffix ?? '');
   }
 }
 

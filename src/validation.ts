@@ -130,9 +130,7 @@ export async function prepareRequest(input: CompletionInputValue, defaultModel: 
   const model = input.model?.trim() || defaultModel;
   const request = toRequest(input, model);
   const tokenizer = await Tokenizer.forModel(model);
-  const promptTokens = request.messages
-    ? tokenizer.countChat(request.messages)
-    : tokenizer.count(request.prompt ?? '') + tokenizer.count(request.suffix ?? '');
+  const promptTokens = tokenizer.countPrompt(request);
   const window = contextWindow(model);
   if (window !== null) {
     const needed = promptTokens + (request.maxTokens ?? 1);

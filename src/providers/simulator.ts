@@ -175,9 +175,7 @@ async function plan(request: CompletionRequest): Promise<Plan> {
     });
   }
 
-  const promptTokens = request.messages
-    ? tokenizer.countChat(request.messages)
-    : tokenizer.count(request.prompt ?? '') + tokenizer.count(request.suffix ?? '');
+  const promptTokens = tokenizer.countPrompt(request);
   return { choices, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
 }
 
