@@ -4,27 +4,28 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import type { OperationResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
-import type {
-  DocumentNode,
-  ExecutionArgs,
-  GraphQLError,
-  GraphQLSchema,
-  parse as graphqlParse,
-  validate as graphqlValidate,
-} from 'graphql';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { createYoga, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
-import { WebSocketServer } from 'ws';
-import type { Context } from './builder.js';
+import type { Context, Services } from './builder.js';
+import type { Target } from './completions.js';
 import type { Config } from './config.js';
+import { createFrontDoor } from './http.js';
+import { Lifecycle } from './lifecycle.js';
+import { ConcurrencyLimiter } from './limiter.js';
 import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { useOperationLimits } from './plugins/use-operation-limits.js';
+import { useOperationMetrics } from './plugins/use-operation-metrics.js';
+import { requestIdOf, useRequestId } from './plugins/use-request-id.js';
 import { OpenAIProvider } from './providers/openai.js';
 import type { Provider } from './providers/provider.js';
 import { SimulatorProvider } from './providers/simulator.js';
 import { schema } from './schema/index.js';
 import { preloadTokenizer } from './tokens.js';
+import { startTracing } from './tracing.js';
+import { createWebSocketGateway } from './ws.js';
 
 export interface AppOptions {
   /** Where JSON log lines go; default stdout. Tests pass a stream to read them. */
@@ -36,9 +37,15 @@ export interface App {
   server: Server;
   logger: Logger;
   provider: Provider;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
   /** Listens on config.port/host; resolves with the base URL (e.g. http://127.0.0.1:4000). */
   start(): Promise<string>;
-  /** Closes sockets (WebSocket code 1001), aborts streams, stops listening. */
+  /**
+   * Graceful stop: refuses new work (and /health says 503), lets running operations finish
+   * for up to SHUTDOWN_GRACE_MS, cuts the rest with SHUTTING_DOWN, closes WebSockets with
+   * 1001, then closes the server.
+   */
   stop(): Promise<void>;
 }
 
@@ -61,14 +68,15 @@ mutation Complete {
 }
 `;
 
-function createProvider(config: Config, logger: Logger): Provider {
-  if (config.upstream.kind === 'simulator') {
-    return new SimulatorProvider({ tokenDelayMs: config.simulatorTokenDelayMs });
-  }
+function openAIProvider(
+  config: Config,
+  logger: Logger,
+  upstream: { apiKey: string | undefined; baseURL: string | undefined },
+): OpenAIProvider {
   const sdkLogger = logger.child({ component: 'openai-sdk' });
   return new OpenAIProvider({
-    apiKey: config.upstream.apiKey,
-    baseURL: config.upstream.baseURL,
+    apiKey: upstream.apiKey,
+    baseURL: upstream.baseURL,
     timeoutMs: config.upstreamTimeoutMs,
     maxRetries: config.upstreamMaxRetries,
     logger: {
@@ -80,93 +88,129 @@ function createProvider(config: Config, logger: Logger): Provider {
   });
 }
 
+/** The main upstream with the requested model, then FALLBACK_MODELS on it, then the second upstream. */
+function targetPlan(config: Config, logger: Logger): { provider: Provider; targets: (model: string) => Target[] } {
+  if (config.upstream.kind === 'simulator') {
+    const provider = new SimulatorProvider({ tokenDelayMs: config.simulatorTokenDelayMs });
+    return { provider, targets: (model) => [{ provider, model, upstream: 'simulator' }] };
+  }
+  const provider = openAIProvider(config, logger, config.upstream);
+  const { models, upstream } = config.fallback;
+  const second = upstream ? openAIProvider(config, logger, upstream) : undefined;
+  return {
+    provider,
+    targets: (model) => {
+      const targets: Target[] = [{ provider, model, upstream: 'primary' }];
+      for (const fallback of models) if (fallback !== model) targets.push({ provider, model: fallback, upstream: 'primary' });
+      if (second && upstream) targets.push({ provider: second, model: upstream.model ?? model, upstream: 'fallback' });
+      return targets;
+    },
+  };
+}
+
+/** Operation details the WebSocket layer puts in the initial context (HTTP derives them). */
+interface OperationInfo {
+  requestId?: string;
+  operationName?: string | null;
+}
+
 export function buildApp(config: Config, options: AppOptions = {}): App {
   const logger = createLogger(config.logLevel, options.logDestination);
-  const provider = createProvider(config, logger);
-  const secrets = config.upstream.kind === 'openai' && config.upstream.apiKey ? [config.upstream.apiKey] : [];
+  const { provider, targets } = targetPlan(config, logger);
+  const secrets = [
+    config.upstream.kind === 'openai' ? config.upstream.apiKey : undefined,
+    config.fallback.upstream?.apiKey,
+  ].filter((s): s is string => Boolean(s));
+  const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
+  const metrics = new Metrics();
+  const lifecycle = new Lifecycle();
+  const limiter = new ConcurrencyLimiter(
+    config.upstreamMaxConcurrency,
+    config.upstreamQueueLimit,
+    config.upstreamQueueTimeoutMs,
+  );
+  const services: Services = { config, provider, targets, limiter, lifecycle, metrics, logger, secrets };
+  const { limits } = config;
   // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
   // offline). It is loaded on the first page view, not at start (it costs ~45 MB), and
   // rendered once.
   let graphiqlPage: Promise<string> | undefined;
 
+  const plugins: Plugin[] = [
+    useRequestId(),
+    useOperationMetrics(metrics),
+    ...useOperationLimits(limits),
+    // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
+    // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+  ];
+  if (!limits.introspection) plugins.push(useDisableIntrospection());
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    healthCheckEndpoint: '/health',
     landingPage: false,
-    graphiql: { title: 'LLM GraphQL Gateway', defaultQuery: EXAMPLE_OPERATION },
+    batching: limits.batchLimit > 0 ? { limit: limits.batchLimit } : false,
+    cors: limits.allowedOrigins.includes('*')
+      ? { origin: '*' }
+      : limits.allowedOrigins.length > 0
+        ? { origin: limits.allowedOrigins, credentials: true }
+        : false,
+    graphiql: limits.graphiql
+      ? {
+          title: 'LLM GraphQL Gateway',
+          defaultQuery: EXAMPLE_OPERATION,
+          additionalHeaders: { 'x-graphql-yoga-csrf': 'graphiql' },
+        }
+      : false,
     renderGraphiQL: (graphiqlOptions) =>
       (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) =>
         renderGraphiQL(graphiqlOptions),
       )),
+    plugins,
     logging: {
       debug: (...args: unknown[]) => logger.debug({ args }, 'yoga'),
       info: (...args: unknown[]) => logger.info({ args }, 'yoga'),
       warn: (...args: unknown[]) => logger.warn({ args }, 'yoga'),
       error: (...args: unknown[]) => logger.error({ err: args[0] }, 'yoga'),
     },
-    context: ({ request }): Context => ({
-      config,
-      provider,
-      logger,
-      secrets,
-      signal: request?.signal,
+    context: (initial: YogaInitialContext & OperationInfo): Context => ({
+      services,
+      signal: initial.request?.signal,
+      requestId: initial.requestId ?? requestIdOf(initial.request),
+      operationName: initial.operationName ?? initial.params.operationName ?? null,
     }),
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Yoga is a Node request listener that returns a promise it handles itself
-  const server = createServer(yoga);
-  // `noServer`: upgrades are routed here explicitly, so the HTTP server's own errors (a
-  // port in use) stay the HTTP server's, instead of being relayed to every socket.
-  const wsServer = new WebSocketServer({ noServer: true });
+  const server = createServer(
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, maxBodyBytes: limits.maxBodyBytes }),
+  );
+  const websockets = createWebSocketGateway({
+    yoga,
+    limits: config.websocket,
+    allowedOrigins: limits.allowedOrigins,
+    trustProxy: limits.trustProxy,
+    lifecycle,
+    metrics,
+    logger,
+  });
   server.on('upgrade', (request, socket, head) => {
     const { pathname } = new URL(request.url ?? '/', 'http://localhost');
     if (pathname !== yoga.graphqlEndpoint) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    websockets.handleUpgrade(request, socket, head);
   });
-  // The graphql-ws recipe from Yoga's docs: each subscribe runs through Yoga's envelop
-  // (same plugins, same error masking) as an HTTP request would.
-  const wsHandle = useServer(
-    {
-      execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
-      subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const enveloped = yoga.getEnveloped({ ...ctx, req: ctx.extra.request, socket: ctx.extra.socket, params });
-        // Envelop types these loosely (it does not depend on graphql); pin graphql's types.
-        const { execute, subscribe, contextFactory } = enveloped;
-        const parse: typeof graphqlParse = enveloped.parse;
-        const validate: typeof graphqlValidate = enveloped.validate;
-        const envelopedSchema = enveloped.schema as GraphQLSchema;
-        let document: DocumentNode;
-        try {
-          document = parse(params.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const errors = validate(envelopedSchema, document);
-        if (errors.length > 0) return errors;
-        const args: ExecutionArgs = {
-          schema: envelopedSchema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        };
-        return args;
-      },
-    },
-    wsServer,
-  );
 
+  let stopping: Promise<void> | undefined;
   return {
     yoga,
     server,
     logger,
     provider,
+    metrics,
+    lifecycle,
     async start() {
       const warm = preloadTokenizer(config.defaultModel);
       await new Promise<void>((resolve, reject) => {
@@ -181,25 +225,40 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : 'localhost';
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
       logger.info(
-        { url: `${url}/graphql`, upstream: provider.description, defaultModel: config.defaultModel },
+        {
+          url: `${url}/graphql`,
+          upstream: provider.description,
+          fallbacks: targets(config.defaultModel).slice(1).map((t) => `${t.upstream}:${t.model}`),
+          defaultModel: config.defaultModel,
+        },
         config.upstream.kind === 'simulator'
           ? 'gateway listening; no OPENAI_API_KEY or OPENAI_BASE_URL set, so answers come from the built-in SIMULATOR'
           : 'gateway listening',
       );
       return url;
     },
-    async stop() {
-      await wsHandle.dispose();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await yoga.dispose();
+    stop() {
+      stopping ??= (async () => {
+        // No new connections; open ones get 503 / SHUTTING_DOWN for new work while this drains.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        logger.info(
+          { graceMs: config.shutdownGraceMs, operations: lifecycle.activeOperations, sockets: websockets.openSockets },
+          'draining',
+        );
+        const cut = await lifecycle.drain(config.shutdownGraceMs);
+        if (cut > 0) logger.warn({ cut }, 'grace period over: cut the remaining operations');
+        // Let the SHUTTING_DOWN errors of cut streams reach their clients before the sockets go.
+        await new Promise((resolve) => setImmediate(resolve));
+        await websockets.close();
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), 1000);
+        await closed;
+        clearTimeout(force);
+        await yoga.dispose();
+        await tracing?.shutdown();
+        logger.info('stopped');
+      })();
+      return stopping;
     },
   };
-}
-
-interface EnvelopedRoot {
-  execute: (args: ExecutionArgs) => OperationResult;
-  subscribe: (args: ExecutionArgs) => OperationResult;
 }

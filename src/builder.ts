@@ -1,17 +1,35 @@
 import SchemaBuilder from '@pothos/core';
 import type { Logger } from 'pino';
+import type { Target } from './completions.js';
 import type { Config } from './config.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { ConcurrencyLimiter } from './limiter.js';
+import type { Metrics } from './metrics.js';
 import type { Provider } from './providers/provider.js';
+
+/** What the app builds once and every operation shares. */
+export interface Services {
+  config: Config;
+  /** The main upstream (what `models` lists). */
+  provider: Provider;
+  /** The requested model on the main upstream first, then the configured fallbacks. */
+  targets: (requestedModel: string) => Target[];
+  limiter: ConcurrencyLimiter;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  logger: Logger;
+  /** Strings that must never reach a client or a log line (the upstream keys). */
+  secrets: readonly string[];
+}
 
 /** What every resolver gets. Built once per operation by the app. */
 export interface Context {
-  config: Config;
-  provider: Provider;
-  logger: Logger;
-  /** Strings that must never reach a client or a log line (the upstream key). */
-  secrets: readonly string[];
+  services: Services;
   /** Aborts when the HTTP client goes away (absent over WebSocket). */
   signal: AbortSignal | undefined;
+  /** From the client's `x-request-id` when it sent a sane one, else generated. */
+  requestId: string;
+  operationName: string | null;
 }
 
 export const builder = new SchemaBuilder<{

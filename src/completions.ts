@@ -1,24 +1,48 @@
 /**
- * What happens between a validated request and the client: timers that bound the
- * upstream, the error mapping, sentinel stripping, and usage when the upstream gives none.
+ * What happens between a validated request and the client: the upstream slot, the
+ * fallback chain, timers that bound the upstream, the error mapping, sentinel stripping,
+ * usage when the upstream gives none, and the operation's log line, metrics and spans.
  * Both transports (HTTP mutation, graphql-ws / SSE subscription) go through here.
  */
-import { Repeater } from 'graphql-yoga';
+import { performance } from 'node:perf_hooks';
+import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
+import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import { mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
-import type { Choice, CompletionResult, Provider, Usage } from './providers/provider.js';
+import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
+import { ShuttingDown, shuttingDownError, type Lifecycle } from './lifecycle.js';
+import type { ConcurrencyLimiter } from './limiter.js';
+import type { Metrics } from './metrics.js';
+import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
+import { contextWindow } from './tokens.js';
 import type { PreparedRequest } from './validation.js';
 
-export interface RunOptions {
+/** One place a request can be served: an upstream and the model to ask it for. */
+export interface Target {
   provider: Provider;
+  model: string;
+  /** `primary` or `fallback`: which upstream, for logs and metrics. */
+  upstream: string;
+}
+
+/** Everything a completion needs from the app, built once per operation. */
+export interface RunOptions {
+  /** The requested target first, then the fallbacks in order. */
+  targets: (requestedModel: string) => Target[];
   logger: Logger;
   secrets: readonly string[];
-  /** Bounds the wait for the whole answer (mutation) or for the first chunk (stream). */
+  /** Bounds the wait for the body (mutation) or the first chunk (stream) once the upstream answered. */
   timeoutMs: number;
   /** Bounds the silence between two chunks of a stream. */
   idleTimeoutMs: number;
+  limiter: ConcurrencyLimiter;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  /** Log prompt and completion text (off by default: logs carry counts only). */
+  logPrompts: boolean;
+  requestId: string;
+  operationName: string | null;
 }
 
 export interface CompletionShape extends CompletionResult {
@@ -45,6 +69,11 @@ export class ClientGone extends Error {
   }
 }
 
+const tracer = trace.getTracer('llm-graphql-gateway');
+
+/** Failures after which the next target is worth a try: the request itself was fine. */
+const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTREAM_ERROR, ErrorCode.UPSTREAM_TIMEOUT]);
+
 /** One re-armable timer that aborts the upstream call with an UpstreamTimeout reason. */
 class Deadline {
   private timer: NodeJS.Timeout | undefined;
@@ -60,36 +89,235 @@ class Deadline {
   }
 }
 
-function linkedController(parent: AbortSignal | undefined): AbortController {
-  const controller = new AbortController();
-  if (parent) {
-    if (parent.aborted) controller.abort(new ClientGone());
-    else parent.addEventListener('abort', () => controller.abort(new ClientGone()), { once: true });
-  }
-  return controller;
-}
-
 function sumUsage(promptTokens: number, completionTokens: number): Usage {
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
 }
 
-/** `complete`: one upstream call, bounded by `timeoutMs`, cancelled if the client leaves. */
+/** A target is only worth trying if the prompt fits its model's window. */
+function fits(prepared: PreparedRequest, model: string): boolean {
+  const window = contextWindow(model);
+  return window === null || prepared.promptTokens + (prepared.request.maxTokens ?? 1) <= window;
+}
+
+/**
+ * The state of one operation: the controller of its current upstream call (registered
+ * with the lifecycle so a shutdown can cut it), its span, and what its log line says.
+ */
+class Operation {
+  readonly started = performance.now();
+  readonly span: Span;
+  private outcome = 'ok';
+  private model: string;
+  private usage: Usage | null = null;
+  private firstChunkMs: number | null = null;
+  private fallbacks = 0;
+
+  constructor(
+    private readonly options: RunOptions,
+    private readonly type: 'mutation' | 'subscription',
+    private readonly prepared: PreparedRequest,
+  ) {
+    this.model = prepared.request.model;
+    this.span = tracer.startSpan(type === 'mutation' ? 'gateway.complete' : 'gateway.completionStream', {
+      attributes: { 'gateway.request_id': options.requestId, 'gen_ai.request.model': this.model },
+    });
+  }
+
+  /**
+   * Waits for an upstream slot, held for the whole operation (fallbacks run one after
+   * another in it). Refusals are the gateway's own RATE_LIMITED, never a reason to fall back.
+   */
+  async admit(signal: AbortSignal): Promise<() => void> {
+    this.options.metrics.queued.set(this.options.limiter.queued + 1);
+    try {
+      return await this.options.limiter.acquire(signal);
+    } finally {
+      this.options.metrics.queued.set(this.options.limiter.queued);
+    }
+  }
+
+  /** Runs one upstream call for `target` in its own span, cut by a shutdown if it outlasts the grace. */
+  async call<T>(target: Target, controller: AbortController, run: (request: CompletionRequest) => Promise<T>): Promise<T> {
+    const untrack = this.options.lifecycle.track(controller);
+    const span = tracer.startSpan(
+      'upstream.request',
+      { attributes: { 'gateway.upstream': target.upstream, 'gen_ai.request.model': target.model } },
+      trace.setSpan(context.active(), this.span),
+    );
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      return await run({ ...this.prepared.request, model: target.model });
+    } catch (error) {
+      outcome = 'error';
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      untrack();
+      this.options.metrics.upstreamDuration.observe({ model: target.model, outcome }, (performance.now() - started) / 1000);
+      span.end();
+    }
+  }
+
+  /** Maps a failed call, logging what the operator needs and the client must not see. */
+  failure(error: unknown, signal: AbortSignal, target: Target): GraphQLError {
+    if (signal.reason instanceof ShuttingDown) return shuttingDownError();
+    const mapped = mapUpstreamError(error, signal, this.options.secrets);
+    const detail = error instanceof Error ? redact(`${error.name}: ${error.message}`, this.options.secrets) : undefined;
+    this.options.logger.warn(
+      {
+        requestId: this.options.requestId,
+        upstream: target.upstream,
+        model: target.model,
+        code: mapped.extensions['code'],
+        upstreamStatus: mapped.extensions['upstreamStatus'],
+        detail,
+      },
+      'upstream call failed',
+    );
+    return mapped;
+  }
+
+  /** Whether to move on to the next target after `error`, counting the fallback if so. */
+  fallBack(error: GraphQLError, from: Target, to: Target | undefined): boolean {
+    const code = error.extensions['code'];
+    if (!to || !FALLBACK_CODES.has(code)) return false;
+    this.fallbacks++;
+    this.options.metrics.fallbacks.inc({ from: from.model, to: to.model, code: String(code) });
+    this.options.logger.info({ requestId: this.options.requestId, from: from.model, to: to.model, code }, 'falling back');
+    return true;
+  }
+
+  servedBy(model: string): void {
+    this.model = model;
+  }
+
+  firstChunk(): void {
+    if (this.firstChunkMs !== null) return;
+    this.firstChunkMs = performance.now() - this.started;
+    this.options.metrics.timeToFirstChunk.observe({ model: this.model }, this.firstChunkMs / 1000);
+  }
+
+  /** Ends the operation: one log line, counters and the span, whatever the outcome. */
+  finish(outcome: { usage: Usage; text: string } | { error: GraphQLError } | 'cancelled'): void {
+    const { metrics, logger } = this.options;
+    let text: string | undefined;
+    if (outcome === 'cancelled') {
+      this.outcome = 'cancelled';
+      metrics.clientAborts.inc({ type: this.type });
+    } else if ('error' in outcome) {
+      const code = outcome.error.extensions['code'];
+      this.outcome = typeof code === 'string' ? code : 'INTERNAL';
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: this.outcome });
+    } else {
+      this.usage = outcome.usage;
+      text = outcome.text;
+      metrics.tokens.inc({ model: this.model, kind: 'prompt' }, outcome.usage.promptTokens);
+      metrics.tokens.inc({ model: this.model, kind: 'completion' }, outcome.usage.completionTokens);
+    }
+    const durationMs = Math.round(performance.now() - this.started);
+    this.span.setAttributes({
+      'gen_ai.response.model': this.model,
+      'gateway.outcome': this.outcome,
+      ...(this.usage
+        ? { 'gen_ai.usage.input_tokens': this.usage.promptTokens, 'gen_ai.usage.output_tokens': this.usage.completionTokens }
+        : {}),
+    });
+    this.span.end();
+    logger.info(
+      {
+        requestId: this.options.requestId,
+        operation: this.options.operationName,
+        type: this.type,
+        model: this.model,
+        outcome: this.outcome,
+        promptTokens: this.usage?.promptTokens,
+        completionTokens: this.usage?.completionTokens,
+        durationMs,
+        timeToFirstChunkMs: this.firstChunkMs === null ? undefined : Math.round(this.firstChunkMs),
+        fallbacks: this.fallbacks || undefined,
+        ...(this.options.logPrompts ? { prompt: this.prepared.request.messages ?? this.prepared.request.prompt, text } : {}),
+      },
+      'completion finished',
+    );
+  }
+}
+
+function targetsFor(prepared: PreparedRequest, options: RunOptions): Target[] {
+  const [first, ...rest] = options.targets(prepared.request.model);
+  if (!first) throw new Error('no upstream target configured');
+  return [first, ...rest.filter((t) => fits(prepared, t.model))];
+}
+
+/** `complete`: the first target that answers, bounded by the timers, cancelled if the client leaves. */
 export async function runCompletion(
   prepared: PreparedRequest,
   options: RunOptions,
   clientSignal: AbortSignal | undefined,
 ): Promise<CompletionShape> {
-  const controller = linkedController(clientSignal);
-  const deadline = new Deadline(controller);
-  deadline.arm('response', options.timeoutMs);
-  let result: CompletionResult;
+  if (options.lifecycle.draining) throw shuttingDownError();
+  const operation = new Operation(options, 'mutation', prepared);
+  const targets = targetsFor(prepared, options);
+  let release: () => void;
   try {
-    result = await options.provider.complete(prepared.request, controller.signal);
+    release = await operation.admit(clientSignal ?? new AbortController().signal);
   } catch (error) {
-    throw failure(error, controller.signal, options);
-  } finally {
-    deadline.clear();
+    if (clientSignal?.aborted) operation.finish('cancelled');
+    else if (isGraphQLError(error)) operation.finish({ error });
+    throw error;
   }
+  try {
+    return await firstAnswer(prepared, options, operation, targets, clientSignal);
+  } finally {
+    release();
+  }
+}
+
+async function firstAnswer(
+  prepared: PreparedRequest,
+  options: RunOptions,
+  operation: Operation,
+  targets: Target[],
+  clientSignal: AbortSignal | undefined,
+): Promise<CompletionShape> {
+  for (const [i, target] of targets.entries()) {
+    const controller = new AbortController();
+    const onClientGone = (): void => controller.abort(new ClientGone());
+    if (clientSignal?.aborted) onClientGone();
+    clientSignal?.addEventListener('abort', onClientGone, { once: true });
+    const deadline = new Deadline(controller);
+    const events: CallEvents = { onResponse: () => deadline.arm('response', options.timeoutMs) };
+    try {
+      const result = await operation.call(target, controller, (request) =>
+        target.provider.complete(request, controller.signal, events),
+      );
+      operation.servedBy(result.model);
+      const shaped = shapeResult(result, prepared);
+      operation.finish({ usage: shaped.usage, text: shaped.choices[0]?.text ?? '' });
+      return shaped;
+    } catch (error) {
+      if (controller.signal.reason instanceof ClientGone) {
+        operation.finish('cancelled');
+        throw error;
+      }
+      const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
+      if (operation.fallBack(mapped, target, targets[i + 1])) continue;
+      operation.finish({ error: mapped });
+      throw mapped;
+    } finally {
+      deadline.clear();
+      clientSignal?.removeEventListener('abort', onClientGone);
+    }
+  }
+  throw new Error('unreachable: the last target either answers or throws');
+}
+
+/** Errors the gateway raised itself (capacity) pass through unmapped. */
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === 'GraphQLError';
+}
+
+function shapeResult(result: CompletionResult, prepared: PreparedRequest): CompletionShape {
   const choices: Choice[] = result.choices
     .map((c) => ({ ...c, text: stripSentinels(c.text) }))
     .sort((a, b) => a.index - b.index);
@@ -100,16 +328,6 @@ export async function runCompletion(
       choices.reduce((sum, c) => sum + prepared.tokenizer.count(c.text), 0),
     );
   return { ...result, choices, usage };
-}
-
-function failure(error: unknown, signal: AbortSignal, options: RunOptions): GraphQLError {
-  const mapped = mapUpstreamError(error, signal, options.secrets);
-  const detail = error instanceof Error ? redact(`${error.name}: ${error.message}`, options.secrets) : undefined;
-  options.logger.warn(
-    { code: mapped.extensions['code'], upstreamStatus: mapped.extensions['upstreamStatus'], detail },
-    'upstream call failed',
-  );
-  return mapped;
 }
 
 interface ChoiceState {
@@ -125,26 +343,94 @@ interface ChoiceState {
  *
  * A failure is pushed as a GraphQLError value (the resolver throws it) and then the
  * stream ends, so every transport delivers it as a normal error payload instead of
- * tearing down the socket.
+ * tearing down the socket. Until the first chunk has gone to the client, a failure
+ * worth retrying moves on to the next target instead.
  */
 export function streamCompletion(prepared: PreparedRequest, options: RunOptions): Repeater<ChunkShape | GraphQLError> {
+  if (options.lifecycle.draining) throw shuttingDownError();
   return new Repeater<ChunkShape | GraphQLError>(async (push, stop) => {
-    const controller = new AbortController();
+    const operation = new Operation(options, 'subscription', prepared);
+    options.metrics.activeSubscriptions.inc();
+    let current = new AbortController();
     let finished = false;
     void stop.then(() => {
-      if (!finished) controller.abort(new ClientGone());
+      if (!finished) current.abort(new ClientGone());
     });
+    const targets = targetsFor(prepared, options);
+    let sent = 0;
+    let release: (() => void) | undefined;
+    try {
+      try {
+        release = await operation.admit(current.signal);
+      } catch (error) {
+        finished = true;
+        if (current.signal.reason instanceof ClientGone) {
+          operation.finish('cancelled');
+          return;
+        }
+        if (!isGraphQLError(error)) throw error;
+        operation.finish({ error });
+        await push(error);
+        return;
+      }
+      for (const [i, target] of targets.entries()) {
+        if (i > 0) current = new AbortController();
+        const controller = current;
+        try {
+          const ended = await operation.call(target, controller, (request) =>
+            relay(target.provider, request, controller, async (chunk) => {
+              if (sent++ === 0) {
+                operation.servedBy(chunk.model);
+                operation.firstChunk();
+              }
+              options.metrics.chunks.inc();
+              await push(chunk);
+            }),
+          );
+          finished = true;
+          operation.finish({ usage: ended.usage, text: ended.text });
+          return;
+        } catch (error) {
+          if (controller.signal.reason instanceof ClientGone) {
+            finished = true;
+            operation.finish('cancelled');
+            return;
+          }
+          const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
+          if (sent === 0 && operation.fallBack(mapped, target, targets[i + 1])) continue;
+          finished = true;
+          operation.finish({ error: mapped });
+          await push(mapped);
+          return;
+        }
+      }
+    } finally {
+      release?.();
+      options.metrics.activeSubscriptions.dec();
+      stop();
+    }
+  });
+
+  /**
+   * Streams one upstream call to `emit`, returning the usage and first choice's text at
+   * the end. Throws on any failure (the caller decides between fallback and error).
+   */
+  async function relay(
+    provider: Provider,
+    request: CompletionRequest,
+    controller: AbortController,
+    emit: (chunk: ChunkShape) => Promise<void>,
+  ): Promise<{ usage: Usage; text: string }> {
     const deadline = new Deadline(controller);
+    const events: CallEvents = { onResponse: () => deadline.arm('first chunk', options.timeoutMs) };
     const choices = new Map<number, ChoiceState>();
     // A choice's last chunk is held until the next event, so the stream's final chunk can
     // carry both a finish reason and the usage that the upstream sends after it.
     let held: ChunkShape | undefined;
     let upstreamUsage: Usage | null = null;
-    let header = { id: '', model: prepared.request.model, created: Math.floor(Date.now() / 1000) };
-
+    let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
     try {
-      deadline.arm('first chunk', options.timeoutMs);
-      for await (const delta of options.provider.stream(prepared.request, controller.signal)) {
+      for await (const delta of provider.stream(request, controller.signal, events)) {
         deadline.arm('next chunk', options.idleTimeoutMs);
         header = { id: delta.id, model: delta.model, created: delta.created };
         if (delta.usage) upstreamUsage = delta.usage;
@@ -166,45 +452,39 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
           finishReason: delta.finishReason,
           usage: null,
         };
-        if (held) await push(held);
+        if (held) await emit(held);
         held = undefined;
         if (delta.finishReason) held = chunk;
-        else await push(chunk);
+        else await emit(chunk);
       }
       // The SDK's stream ends quietly, instead of throwing, when its request is aborted.
       if (controller.signal.aborted) throw controller.signal.reason;
+    } finally {
       deadline.clear();
-      finished = true;
-      // An upstream that ends without a finish reason leaves held-back text behind.
-      for (const [index, state] of choices) {
-        const rest = state.filter.flush();
-        if (rest === '') continue;
-        state.text += rest;
-        if (held) await push(held);
-        held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
-      }
-      const usage =
-        upstreamUsage ??
-        sumUsage(
-          prepared.promptTokens,
-          [...choices.values()].reduce((sum, c) => sum + prepared.tokenizer.count(c.text), 0),
-        );
-      const last: ChunkShape = held ?? {
-        ...header,
-        index: 0,
-        text: '',
-        accumulatedText: choices.get(0)?.text ?? '',
-        finishReason: null,
-        usage: null,
-      };
-      await push({ ...last, usage });
-    } catch (error) {
-      deadline.clear();
-      finished = true;
-      if (controller.signal.reason instanceof ClientGone) return;
-      if (held) await push(held);
-      await push(failure(error, controller.signal, options));
     }
-    stop();
-  });
+    // An upstream that ends without a finish reason leaves held-back text behind.
+    for (const [index, state] of choices) {
+      const rest = state.filter.flush();
+      if (rest === '') continue;
+      state.text += rest;
+      if (held) await emit(held);
+      held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
+    }
+    const usage =
+      upstreamUsage ??
+      sumUsage(
+        prepared.promptTokens,
+        [...choices.values()].reduce((sum, c) => sum + prepared.tokenizer.count(c.text), 0),
+      );
+    const last: ChunkShape = held ?? {
+      ...header,
+      index: 0,
+      text: '',
+      accumulatedText: choices.get(0)?.text ?? '',
+      finishReason: null,
+      usage: null,
+    };
+    await emit({ ...last, usage });
+    return { usage, text: choices.get(0)?.text ?? '' };
+  }
 }

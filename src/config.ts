@@ -35,6 +35,69 @@ export interface Config {
   simulatorTokenDelayMs: number;
   /** `LOG_LEVEL`. */
   logLevel: LogLevel;
+  /** `LOG_PROMPTS`: log prompt and completion text (off: logs carry counts, never text). */
+  logPrompts: boolean;
+  limits: Limits;
+  websocket: WebSocketLimits;
+  /** Models and a second upstream to try, in order, when the first choice fails before streaming. */
+  fallback: Fallback;
+  /** `UPSTREAM_MAX_CONCURRENCY`: upstream requests in flight at once (streams hold one for their life). */
+  upstreamMaxConcurrency: number;
+  /** `UPSTREAM_QUEUE_LIMIT`: requests allowed to wait for a slot; beyond it, RATE_LIMITED at once. */
+  upstreamQueueLimit: number;
+  /** `UPSTREAM_QUEUE_TIMEOUT_MS`: longest wait for a slot before RATE_LIMITED. */
+  upstreamQueueTimeoutMs: number;
+  /** `SHUTDOWN_GRACE_MS`: how long in-flight work may finish after SIGTERM before it is cut. */
+  shutdownGraceMs: number;
+  /** `METRICS`: serve Prometheus metrics at /metrics. */
+  metrics: boolean;
+  /** `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`): send traces there; unset = tracing off. */
+  otlpTracesEndpoint: string | undefined;
+}
+
+export interface Limits {
+  /** `GRAPHQL_MAX_DEPTH`: deepest field nesting. */
+  maxDepth: number;
+  /** `GRAPHQL_MAX_ALIASES`: aliases per operation. */
+  maxAliases: number;
+  /** `GRAPHQL_MAX_COST`: graphql-armor's cost estimate per operation. */
+  maxCost: number;
+  /** `GRAPHQL_MAX_TOKENS`: lexical tokens in the GraphQL document (not model tokens). */
+  maxTokens: number;
+  /** `GRAPHQL_MAX_DIRECTIVES`: directives per operation. */
+  maxDirectives: number;
+  /** `GRAPHQL_HIDE_SUGGESTIONS`: drop "Did you mean …?" hints (default on when NODE_ENV=production). */
+  hideSuggestions: boolean;
+  /** `GRAPHQL_INTROSPECTION`: answer introspection (codegen and GraphiQL need it). */
+  introspection: boolean;
+  /** `GRAPHIQL`: serve GraphiQL at /graphql to browsers. */
+  graphiql: boolean;
+  /** `MAX_BODY_BYTES`: largest HTTP request body; larger ones get 413. */
+  maxBodyBytes: number;
+  /** `GRAPHQL_BATCH_LIMIT`: operations per batched HTTP request; 0 turns batching off. */
+  batchLimit: number;
+  /** `ALLOWED_ORIGINS`: browser origins allowed (CORS and WebSocket upgrades); empty = same origin only; `*` = any. */
+  allowedOrigins: string[];
+  /** `TRUST_PROXY`: take the client address from X-Forwarded-For (only behind a proxy you run). */
+  trustProxy: boolean;
+}
+
+export interface WebSocketLimits {
+  /** `WS_MAX_PAYLOAD_BYTES`: largest WebSocket message; a larger one closes that socket (1009). */
+  maxPayloadBytes: number;
+  /** `WS_CONNECTION_INIT_TIMEOUT_MS`: time a new socket has to send connection_init. */
+  connectionInitTimeoutMs: number;
+  /** `WS_MAX_SUBSCRIPTIONS_PER_SOCKET`: concurrent operations on one socket. */
+  maxSubscriptionsPerSocket: number;
+  /** `WS_MAX_SOCKETS_PER_CLIENT`: open sockets from one client address. */
+  maxSocketsPerClient: number;
+}
+
+export interface Fallback {
+  /** `FALLBACK_MODELS`: models tried on the main upstream after the requested one. */
+  models: string[];
+  /** `FALLBACK_OPENAI_BASE_URL` / `FALLBACK_OPENAI_API_KEY` / `FALLBACK_MODEL`: tried last. */
+  upstream: { baseURL: string; apiKey: string | undefined; model: string | undefined } | undefined;
 }
 
 export const DEFAULTS = {
@@ -45,6 +108,21 @@ export const DEFAULTS = {
   upstreamMaxRetries: 2,
   simulatorTokenDelayMs: 40,
   logLevel: 'info',
+  // graphql-armor's own defaults.
+  maxDepth: 6,
+  maxAliases: 15,
+  maxCost: 5000,
+  maxTokens: 1000,
+  maxDirectives: 50,
+  maxBodyBytes: 1_048_576,
+  wsMaxPayloadBytes: 1_048_576,
+  wsConnectionInitTimeoutMs: 3_000,
+  wsMaxSubscriptionsPerSocket: 100,
+  wsMaxSocketsPerClient: 100,
+  upstreamMaxConcurrency: 1_000,
+  upstreamQueueLimit: 1_000,
+  upstreamQueueTimeoutMs: 10_000,
+  shutdownGraceMs: 10_000,
 } as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -76,21 +154,47 @@ export function loadConfig(env: Env = process.env): Config {
     return value;
   };
 
-  const apiKey = text('OPENAI_API_KEY');
-  const baseURL = text('OPENAI_BASE_URL');
-  if (baseURL !== undefined) {
+  const boolean = (name: string, fallback: boolean): boolean => {
+    const raw = text(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  };
+  const httpUrl = (name: string): string | undefined => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
     let url: URL | undefined;
     try {
-      url = new URL(baseURL);
+      url = new URL(raw);
     } catch {
       // reported below
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      problems.push(`OPENAI_BASE_URL must be an http(s) URL such as http://localhost:11434/v1, got "${baseURL}"`);
+      problems.push(`${name} must be an http(s) URL such as http://localhost:11434/v1, got "${raw}"`);
     }
-  }
+    return raw;
+  };
+  const list = (name: string): string[] =>
+    (text(name) ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+
+  const apiKey = text('OPENAI_API_KEY');
+  const baseURL = httpUrl('OPENAI_BASE_URL');
   const upstream: Upstream =
     apiKey === undefined && baseURL === undefined ? { kind: 'simulator' } : { kind: 'openai', apiKey, baseURL };
+
+  const fallbackBaseURL = httpUrl('FALLBACK_OPENAI_BASE_URL');
+  const fallbackUpstream =
+    fallbackBaseURL === undefined
+      ? undefined
+      : { baseURL: fallbackBaseURL, apiKey: text('FALLBACK_OPENAI_API_KEY'), model: text('FALLBACK_MODEL') };
+  if (fallbackUpstream === undefined && text('FALLBACK_OPENAI_API_KEY') !== undefined) {
+    problems.push('FALLBACK_OPENAI_API_KEY needs FALLBACK_OPENAI_BASE_URL (the second upstream)');
+  }
 
   const logLevel = (text('LOG_LEVEL') ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -105,7 +209,43 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamMaxRetries: integer('UPSTREAM_MAX_RETRIES', DEFAULTS.upstreamMaxRetries, 0, 10),
     simulatorTokenDelayMs: integer('SIMULATOR_TOKEN_DELAY_MS', DEFAULTS.simulatorTokenDelayMs, 0, 60_000),
     logLevel,
+    logPrompts: boolean('LOG_PROMPTS', false),
+    limits: {
+      maxDepth: integer('GRAPHQL_MAX_DEPTH', DEFAULTS.maxDepth, 1, 1_000),
+      maxAliases: integer('GRAPHQL_MAX_ALIASES', DEFAULTS.maxAliases, 0, 1_000),
+      maxCost: integer('GRAPHQL_MAX_COST', DEFAULTS.maxCost, 1, 10_000_000),
+      maxTokens: integer('GRAPHQL_MAX_TOKENS', DEFAULTS.maxTokens, 1, 10_000_000),
+      maxDirectives: integer('GRAPHQL_MAX_DIRECTIVES', DEFAULTS.maxDirectives, 0, 1_000),
+      hideSuggestions: boolean('GRAPHQL_HIDE_SUGGESTIONS', env['NODE_ENV'] === 'production'),
+      introspection: boolean('GRAPHQL_INTROSPECTION', true),
+      graphiql: boolean('GRAPHIQL', true),
+      maxBodyBytes: integer('MAX_BODY_BYTES', DEFAULTS.maxBodyBytes, 1_024, 1_073_741_824),
+      batchLimit: integer('GRAPHQL_BATCH_LIMIT', 0, 0, 1_000),
+      allowedOrigins: list('ALLOWED_ORIGINS'),
+      trustProxy: boolean('TRUST_PROXY', false),
+    },
+    websocket: {
+      maxPayloadBytes: integer('WS_MAX_PAYLOAD_BYTES', DEFAULTS.wsMaxPayloadBytes, 1_024, 1_073_741_824),
+      connectionInitTimeoutMs: integer('WS_CONNECTION_INIT_TIMEOUT_MS', DEFAULTS.wsConnectionInitTimeoutMs, 1, 600_000),
+      maxSubscriptionsPerSocket: integer('WS_MAX_SUBSCRIPTIONS_PER_SOCKET', DEFAULTS.wsMaxSubscriptionsPerSocket, 1, 100_000),
+      maxSocketsPerClient: integer('WS_MAX_SOCKETS_PER_CLIENT', DEFAULTS.wsMaxSocketsPerClient, 1, 1_000_000),
+    },
+    fallback: { models: list('FALLBACK_MODELS'), upstream: fallbackUpstream },
+    upstreamMaxConcurrency: integer('UPSTREAM_MAX_CONCURRENCY', DEFAULTS.upstreamMaxConcurrency, 1, 1_000_000),
+    upstreamQueueLimit: integer('UPSTREAM_QUEUE_LIMIT', DEFAULTS.upstreamQueueLimit, 0, 1_000_000),
+    upstreamQueueTimeoutMs: integer('UPSTREAM_QUEUE_TIMEOUT_MS', DEFAULTS.upstreamQueueTimeoutMs, 1, 3_600_000),
+    shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
+    metrics: boolean('METRICS', true),
+    otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),
   };
+  if (config.fallback.models.length > 0 && upstream.kind === 'simulator') {
+    problems.push('FALLBACK_MODELS needs a real upstream (OPENAI_API_KEY or OPENAI_BASE_URL)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** The OTLP/HTTP convention: a base endpoint gets `/v1/traces` appended. */
+function otlpBase(endpoint: string | undefined): string | undefined {
+  return endpoint === undefined ? undefined : `${endpoint.replace(/\/+$/, '')}/v1/traces`;
 }

@@ -14,6 +14,12 @@ export const ErrorCode = {
   UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
   UPSTREAM_AUTH_FAILED: 'UPSTREAM_AUTH_FAILED',
   UPSTREAM_REJECTED: 'UPSTREAM_REJECTED',
+  /** An operation over graphql-armor's limits (depth, aliases, cost, tokens, directives). */
+  QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
+  /** Too many operations on one WebSocket. */
+  TOO_MANY_OPERATIONS: 'TOO_MANY_OPERATIONS',
+  /** The server is draining for shutdown. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

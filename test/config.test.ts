@@ -36,7 +36,64 @@ describe('loadConfig', () => {
       upstreamMaxRetries: 2,
       simulatorTokenDelayMs: 40,
       logLevel: 'info',
+      logPrompts: false,
+      limits: {
+        maxDepth: 6,
+        maxAliases: 15,
+        maxCost: 5000,
+        maxTokens: 1000,
+        maxDirectives: 50,
+        hideSuggestions: false,
+        introspection: true,
+        graphiql: true,
+        maxBodyBytes: 1_048_576,
+        batchLimit: 0,
+        allowedOrigins: [],
+        trustProxy: false,
+      },
+      websocket: {
+        maxPayloadBytes: 1_048_576,
+        connectionInitTimeoutMs: 3_000,
+        maxSubscriptionsPerSocket: 100,
+        maxSocketsPerClient: 100,
+      },
+      fallback: { models: [], upstream: undefined },
+      upstreamMaxConcurrency: 1_000,
+      upstreamQueueLimit: 1_000,
+      upstreamQueueTimeoutMs: 10_000,
+      shutdownGraceMs: 10_000,
+      metrics: true,
+      otlpTracesEndpoint: undefined,
     });
+  });
+
+  it('hides field suggestions by default only in production', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).limits.hideSuggestions).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_HIDE_SUGGESTIONS: 'false' }).limits.hideSuggestions).toBe(false);
+  });
+
+  it('reads the hardening settings', () => {
+    const config = loadConfig({
+      ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:3000',
+      FALLBACK_MODELS: 'gpt-4o-mini,gpt-3.5-turbo',
+      OPENAI_API_KEY: 'sk-x',
+      FALLBACK_OPENAI_BASE_URL: 'http://localhost:11434/v1',
+      FALLBACK_MODEL: 'llama3.1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      GRAPHIQL: 'off',
+    });
+    expect(config.limits.allowedOrigins).toEqual(['https://app.example.com', 'http://localhost:3000']);
+    expect(config.fallback).toEqual({
+      models: ['gpt-4o-mini', 'gpt-3.5-turbo'],
+      upstream: { baseURL: 'http://localhost:11434/v1', apiKey: undefined, model: 'llama3.1' },
+    });
+    expect(config.otlpTracesEndpoint).toBe('http://collector:4318/v1/traces');
+    expect(config.limits.graphiql).toBe(false);
+  });
+
+  it('refuses fallbacks without a real upstream and booleans it cannot read', () => {
+    expect(() => loadConfig({ FALLBACK_MODELS: 'gpt-4o' })).toThrow(/FALLBACK_MODELS needs a real upstream/);
+    expect(() => loadConfig({ METRICS: 'maybe' })).toThrow(/METRICS must be true or false, got "maybe"/);
   });
 
   it('treats blank variables as unset', () => {

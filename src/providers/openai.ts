@@ -4,12 +4,14 @@
  */
 import OpenAI from 'openai';
 import type {
+  ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
   ChatCompletionTokenLogprob,
 } from 'openai/resources/chat/completions';
-import type { CompletionChoice, CompletionCreateParamsBase } from 'openai/resources/completions';
+import type { Completion, CompletionChoice, CompletionCreateParamsBase } from 'openai/resources/completions';
 import type {
+  CallEvents,
   CompletionRequest,
   CompletionResult,
   ModelInfo,
@@ -123,10 +125,16 @@ export class OpenAIProvider implements Provider {
     this.description = `OpenAI-compatible upstream at ${this.client.baseURL}`;
   }
 
-  async complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
+  // `asResponse()` resolves once the status and headers are in (retries done), so the
+  // caller's body timer starts there and never races the SDK's retry-after waits.
+  async complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult> {
     const options = { signal, timeout: this.timeoutMs };
     if (request.messages) {
-      const res = await this.client.chat.completions.create({ ...chatParams(request), stream: false }, options);
+      const response = await this.client.chat.completions
+        .create({ ...chatParams(request), stream: false }, options)
+        .asResponse();
+      events.onResponse();
+      const res = (await response.json()) as ChatCompletion;
       return {
         id: res.id,
         model: res.model,
@@ -140,7 +148,9 @@ export class OpenAIProvider implements Provider {
         })),
       };
     }
-    const res = await this.client.completions.create({ ...textParams(request), stream: false }, options);
+    const response = await this.client.completions.create({ ...textParams(request), stream: false }, options).asResponse();
+    events.onResponse();
+    const res = (await response.json()) as Completion;
     return {
       id: res.id,
       model: res.model,
@@ -155,7 +165,7 @@ export class OpenAIProvider implements Provider {
     };
   }
 
-  async *stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<StreamDelta> {
+  async *stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta> {
     const options = { signal, timeout: this.timeoutMs };
     const stream_options = { include_usage: true };
     if (request.messages) {
@@ -163,10 +173,12 @@ export class OpenAIProvider implements Provider {
         { ...chatParams(request), stream: true, stream_options },
         options,
       );
+      events.onResponse();
       for await (const chunk of stream) yield* chatDeltas(chunk);
       return;
     }
     const stream = await this.client.completions.create({ ...textParams(request), stream: true, stream_options }, options);
+    events.onResponse();
     for await (const chunk of stream) {
       for (const c of chunk.choices) {
         if (c.text !== '' || c.finish_reason) yield delta(chunk, c.index, c.text, c.finish_reason ?? null, null);

@@ -91,14 +91,21 @@ export interface ModelInfo {
   created: number | null;
 }
 
+/** What a call tells its caller as it goes (for timers that start at the response). */
+export interface CallEvents {
+  /** The upstream has answered (status and headers in): connecting and retrying are over. */
+  onResponse(): void;
+}
+
 export interface Provider {
   /** Shown in the start-up log and in `models`: never contains a secret. */
   readonly description: string;
-  complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult>;
+  complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult>;
   /**
    * Starts the upstream stream. Iteration ends when the upstream finishes; aborting
-   * `signal` must end a pending `next()` promptly (with a rejection).
+   * `signal` must end a pending `next()` promptly (with a rejection or, as the OpenAI
+   * SDK does, by ending quietly: callers check the signal).
    */
-  stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<StreamDelta>;
+  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta>;
   models(signal: AbortSignal): Promise<ModelInfo[]>;
 }

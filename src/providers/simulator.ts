@@ -10,6 +10,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { Tokenizer } from '../tokens.js';
 import type {
+  CallEvents,
   CompletionRequest,
   CompletionResult,
   FinishReason,
@@ -227,8 +228,9 @@ export class SimulatorProvider implements Provider {
     return Promise.resolve([{ id: 'simulator', ownedBy: 'gateway-simulator (offline, deterministic, no upstream)', created: null }]);
   }
 
-  async complete(request: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {
+  async complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult> {
     throwIfAborted(signal);
+    events.onResponse();
     const { choices, usage } = await plan(request);
     throwIfAborted(signal);
     return {
@@ -245,12 +247,13 @@ export class SimulatorProvider implements Provider {
     };
   }
 
-  stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<StreamDelta> {
-    return this.generate(request, signal);
+  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta> {
+    return this.generate(request, signal, events);
   }
 
-  private async *generate(request: CompletionRequest, signal: AbortSignal): AsyncGenerator<StreamDelta> {
+  private async *generate(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncGenerator<StreamDelta> {
     throwIfAborted(signal);
+    events.onResponse();
     const { choices, usage } = await plan(request);
     const base = { id: newId(), model: request.model, created: nowSeconds() };
     const delta = (index: number, text: string, finishReason: FinishReason | null, u: Usage | null = null): StreamDelta => ({

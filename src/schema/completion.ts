@@ -180,12 +180,19 @@ const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk').impl
 });
 
 function runOptions(ctx: Context): RunOptions {
+  const { config, targets, limiter, lifecycle, metrics, logger, secrets } = ctx.services;
   return {
-    provider: ctx.provider,
-    logger: ctx.logger,
-    secrets: ctx.secrets,
-    timeoutMs: ctx.config.upstreamTimeoutMs,
-    idleTimeoutMs: ctx.config.upstreamIdleTimeoutMs,
+    targets,
+    limiter,
+    lifecycle,
+    metrics,
+    logger,
+    secrets,
+    timeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    logPrompts: config.logPrompts,
+    requestId: ctx.requestId,
+    operationName: ctx.operationName,
   };
 }
 
@@ -198,7 +205,7 @@ builder.mutationField('complete', (t) =>
     description: 'Runs a completion and returns it whole.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     resolve: async (_root, { input }, ctx) => {
-      const prepared = await prepareRequest(input, ctx.config.defaultModel);
+      const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
       return runCompletion(prepared, runOptions(ctx), ctx.signal);
     },
   }),
@@ -211,7 +218,7 @@ builder.subscriptionField('completionStream', (t) =>
       'Runs a completion and streams it as the model writes it. Leaving the subscription cancels the upstream request at once.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     subscribe: async (_root, { input }, ctx) => {
-      const prepared = await prepareRequest(input, ctx.config.defaultModel);
+      const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
       return streamCompletion(prepared, runOptions(ctx));
     },
     resolve: (event: ChunkShape | GraphQLError) => {

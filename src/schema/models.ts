@@ -25,12 +25,12 @@ builder.queryField('models', (t) =>
     description: 'The models the configured upstream lists (the built-in simulator lists its own).',
     resolve: async (_root, _args, ctx) => {
       const controller = new AbortController();
-      const ms = ctx.config.upstreamTimeoutMs;
+      const ms = ctx.services.config.upstreamTimeoutMs;
       const timer = setTimeout(() => controller.abort(new UpstreamTimeout('response', ms)), ms);
       try {
-        return await ctx.provider.models(controller.signal);
+        return await ctx.services.provider.models(controller.signal);
       } catch (error) {
-        throw mapUpstreamError(error, controller.signal, ctx.secrets);
+        throw mapUpstreamError(error, controller.signal, ctx.services.secrets);
       } finally {
         clearTimeout(timer);
       }

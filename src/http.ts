@@ -1,0 +1,101 @@
+/**
+ * The HTTP front door, before Yoga: health and metrics endpoints that must answer even
+ * while draining, the refusal of new work during a shutdown, and the body size cap.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Lifecycle } from './lifecycle.js';
+import type { Metrics } from './metrics.js';
+import { ErrorCode } from './errors.js';
+
+export interface FrontDoorOptions {
+  /** Yoga, as a Node request listener. */
+  yoga: (req: IncomingMessage, res: ServerResponse) => unknown;
+  lifecycle: Lifecycle;
+  /** Absent when METRICS=false. */
+  metrics: Metrics | undefined;
+  maxBodyBytes: number;
+}
+
+/** whatwg-node (under Yoga) takes a pre-read body from `req.body` instead of reading the stream. */
+type RequestWithBody = IncomingMessage & { body?: Buffer };
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function graphqlError(res: ServerResponse, status: number, code: string, message: string): void {
+  // `connection: close`: the rest of a refused body is never read, so the socket can't be reused.
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, { connection: 'close' });
+}
+
+const PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE';
+
+/** Reads the body into memory, refusing it as soon as it passes `max` bytes. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve('too large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { yoga, lifecycle, metrics, maxBodyBytes } = options;
+  const tooLarge = (res: ServerResponse): void =>
+    graphqlError(res, 413, PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
+
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/health') {
+      // Load balancers stop routing here as soon as a drain starts.
+      sendJson(res, lifecycle.draining ? 503 : 200, { status: lifecycle.draining ? 'draining' : 'ok' });
+      return;
+    }
+    if (path === '/metrics' && metrics && req.method === 'GET') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        () => sendJson(res, 500, { error: 'metrics unavailable' }),
+      );
+      return;
+    }
+    if (lifecycle.draining) {
+      graphqlError(res, 503, ErrorCode.SHUTTING_DOWN, 'The server is shutting down; retry on another instance');
+      return;
+    }
+    if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') {
+      void yoga(req, res);
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBodyBytes) {
+      tooLarge(res);
+      return;
+    }
+    readBody(req, maxBodyBytes).then(
+      (body) => {
+        if (body === 'too large') {
+          tooLarge(res);
+          return;
+        }
+        (req as RequestWithBody).body = body;
+        void yoga(req, res);
+      },
+      () => res.destroy(),
+    );
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * graphql-ws on the HTTP server's `/graphql`, with the limits a public socket needs:
+ * browsers send no CSRF preflight for WebSockets, so the Origin is checked at upgrade;
+ * a client address may hold only so many sockets and a socket only so many operations;
+ * messages are capped in size; a socket that never says connection_init is closed.
+ * Every operation runs through Yoga's Envelop, as over HTTP (same plugins and masking).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type {
+  DocumentNode,
+  ExecutionArgs,
+  GraphQLSchema,
+  parse as graphqlParse,
+  validate as graphqlValidate,
+} from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import type { Context } from './builder.js';
+import type { Limits, WebSocketLimits } from './config.js';
+import { gatewayError, ErrorCode } from './errors.js';
+import { shuttingDownError, type Lifecycle } from './lifecycle.js';
+import type { Metrics } from './metrics.js';
+import { newRequestId } from './plugins/use-request-id.js';
+import type { Logger } from 'pino';
+
+export interface WebSocketOptions {
+  yoga: YogaServerInstance<Record<string, unknown>, Context>;
+  limits: WebSocketLimits;
+  allowedOrigins: Limits['allowedOrigins'];
+  trustProxy: boolean;
+  lifecycle: Lifecycle;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface WebSocketGateway {
+  /** Hand an HTTP upgrade to it (after the path has been checked). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket with 1001 (Going Away) and stops accepting. */
+  close(): Promise<void>;
+  readonly openSockets: number;
+}
+
+interface EnvelopedRoot {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
+
+/** The address limits apply to: the peer, or the first X-Forwarded-For hop behind a trusted proxy. */
+export function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = request.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '') {
+    return forwarded.split(',')[0]?.trim() ?? 'unknown';
+  }
+  return request.socket.remoteAddress ?? 'unknown';
+}
+
+/** Browsers always send Origin on WebSocket upgrades; other clients usually don't, and aren't a CSRF risk. */
+export function originAllowed(request: IncomingMessage, allowed: readonly string[]): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/** Operations on one socket share its upgrade's `x-request-id`, told apart by operation id. */
+function operationRequestId(request: IncomingMessage, operationId: string): string {
+  const offered = request.headers['x-request-id'];
+  return typeof offered === 'string' && offered !== '' ? newRequestId(`${offered}:${operationId}`) : newRequestId();
+}
+
+function refuse(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+export function createWebSocketGateway(options: WebSocketOptions): WebSocketGateway {
+  const { yoga, limits, lifecycle, metrics, logger } = options;
+  // `noServer`: upgrades are routed here explicitly, so the HTTP server's own errors (a
+  // port in use) stay the HTTP server's, instead of being relayed to every socket.
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes });
+  const perClient = new Map<string, number>();
+
+  const handle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
+    {
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
+      execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onSubscribe: async (ctx, id, params) => {
+        if (lifecycle.draining) return [shuttingDownError()];
+        const running = Object.keys(ctx.subscriptions).length;
+        if (running > limits.maxSubscriptionsPerSocket) {
+          return [
+            gatewayError(
+              ErrorCode.TOO_MANY_OPERATIONS,
+              `At most ${limits.maxSubscriptionsPerSocket} operations may run at once on one socket`,
+              { limit: limits.maxSubscriptionsPerSocket },
+            ),
+          ];
+        }
+        const enveloped = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          requestId: operationRequestId(ctx.extra.request, id),
+          operationName: params.operationName ?? null,
+          operationId: id,
+        });
+        // Envelop types these loosely (it does not depend on graphql); pin graphql's types.
+        const { execute, subscribe, contextFactory } = enveloped;
+        const parse: typeof graphqlParse = enveloped.parse;
+        const validate: typeof graphqlValidate = enveloped.validate;
+        const schema = enveloped.schema as GraphQLSchema;
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          return [error as import('graphql').GraphQLError];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+        };
+      },
+    },
+    wsServer,
+  );
+
+  wsServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const address = clientAddress(request, options.trustProxy);
+    perClient.set(address, (perClient.get(address) ?? 0) + 1);
+    metrics.activeSockets.inc();
+    socket.once('close', (code) => {
+      metrics.activeSockets.dec();
+      const left = (perClient.get(address) ?? 1) - 1;
+      if (left <= 0) perClient.delete(address);
+      else perClient.set(address, left);
+      if (code === 1009) logger.warn({ address }, 'websocket closed: message over WS_MAX_PAYLOAD_BYTES');
+    });
+  });
+
+  return {
+    handleUpgrade(request, socket, head) {
+      if (lifecycle.draining) return refuse(socket, 503, 'Service Unavailable');
+      if (!originAllowed(request, options.allowedOrigins)) {
+        logger.warn({ origin: request.headers.origin }, 'websocket refused: origin not allowed');
+        return refuse(socket, 403, 'Forbidden');
+      }
+      const address = clientAddress(request, options.trustProxy);
+      const open = perClient.get(address) ?? 0;
+      if (open >= limits.maxSocketsPerClient) {
+        logger.warn({ address, open }, 'websocket refused: too many sockets from one client');
+        return refuse(socket, 429, 'Too Many Requests');
+      }
+      wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+    },
+    async close() {
+      await handle.dispose();
+    },
+    get openSockets() {
+      return wsServer.clients.size;
+    },
+  };
+}
