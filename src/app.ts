@@ -247,8 +247,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
         );
         const cut = await lifecycle.drain(config.shutdownGraceMs);
         if (cut > 0) logger.warn({ cut }, 'grace period over: cut the remaining operations');
-        // Let the SHUTTING_DOWN errors of cut streams reach their clients before the sockets go.
-        await new Promise((resolve) => setImmediate(resolve));
+        // A last turn of the event loop so the final frames leave before the sockets close.
+        await new Promise((resolve) => setTimeout(resolve, 20));
         await websockets.close();
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), 1000);

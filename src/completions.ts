@@ -136,9 +136,8 @@ class Operation {
     }
   }
 
-  /** Runs one upstream call for `target` in its own span, cut by a shutdown if it outlasts the grace. */
-  async call<T>(target: Target, controller: AbortController, run: (request: CompletionRequest) => Promise<T>): Promise<T> {
-    const untrack = this.options.lifecycle.track(controller);
+  /** Runs one upstream call for `target` in its own span. */
+  async call<T>(target: Target, run: (request: CompletionRequest) => Promise<T>): Promise<T> {
     const span = tracer.startSpan(
       'upstream.request',
       { attributes: { 'gateway.upstream': target.upstream, 'gen_ai.request.model': target.model } },
@@ -153,7 +152,6 @@ class Operation {
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw error;
     } finally {
-      untrack();
       this.options.metrics.upstreamDuration.observe({ model: target.model, outcome }, (performance.now() - started) / 1000);
       span.end();
     }
@@ -258,58 +256,53 @@ export async function runCompletion(
   if (options.lifecycle.draining) throw shuttingDownError();
   const operation = new Operation(options, 'mutation', prepared);
   const targets = targetsFor(prepared, options);
-  let release: () => void;
+  // The controller of the current attempt: a client leaving or a shutdown aborts it.
+  let current = new AbortController();
+  const onClientGone = (): void => current.abort(new ClientGone());
+  if (clientSignal?.aborted) onClientGone();
+  clientSignal?.addEventListener('abort', onClientGone, { once: true });
+  const untrack = options.lifecycle.track((reason) => current.abort(reason));
+  let release: (() => void) | undefined;
   try {
-    release = await operation.admit(clientSignal ?? new AbortController().signal);
-  } catch (error) {
-    if (clientSignal?.aborted) operation.finish('cancelled');
-    else if (isGraphQLError(error)) operation.finish({ error });
-    throw error;
-  }
-  try {
-    return await firstAnswer(prepared, options, operation, targets, clientSignal);
-  } finally {
-    release();
-  }
-}
-
-async function firstAnswer(
-  prepared: PreparedRequest,
-  options: RunOptions,
-  operation: Operation,
-  targets: Target[],
-  clientSignal: AbortSignal | undefined,
-): Promise<CompletionShape> {
-  for (const [i, target] of targets.entries()) {
-    const controller = new AbortController();
-    const onClientGone = (): void => controller.abort(new ClientGone());
-    if (clientSignal?.aborted) onClientGone();
-    clientSignal?.addEventListener('abort', onClientGone, { once: true });
-    const deadline = new Deadline(controller);
-    const events: CallEvents = { onResponse: () => deadline.arm('response', options.timeoutMs) };
     try {
-      const result = await operation.call(target, controller, (request) =>
-        target.provider.complete(request, controller.signal, events),
-      );
-      operation.servedBy(result.model);
-      const shaped = shapeResult(result, prepared);
-      operation.finish({ usage: shaped.usage, text: shaped.choices[0]?.text ?? '' });
-      return shaped;
+      release = await operation.admit(current.signal);
     } catch (error) {
-      if (controller.signal.reason instanceof ClientGone) {
-        operation.finish('cancelled');
-        throw error;
-      }
-      const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
-      if (operation.fallBack(mapped, target, targets[i + 1])) continue;
-      operation.finish({ error: mapped });
-      throw mapped;
-    } finally {
-      deadline.clear();
-      clientSignal?.removeEventListener('abort', onClientGone);
+      if (current.signal.reason instanceof ClientGone) operation.finish('cancelled');
+      else if (isGraphQLError(error)) operation.finish({ error });
+      throw error;
     }
+    for (const [i, target] of targets.entries()) {
+      if (i > 0) current = new AbortController();
+      const controller = current;
+      const deadline = new Deadline(controller);
+      const events: CallEvents = { onResponse: () => deadline.arm('response', options.timeoutMs) };
+      try {
+        const result = await operation.call(target, (request) =>
+          target.provider.complete(request, controller.signal, events),
+        );
+        operation.servedBy(result.model);
+        const shaped = shapeResult(result, prepared);
+        operation.finish({ usage: shaped.usage, text: shaped.choices[0]?.text ?? '' });
+        return shaped;
+      } catch (error) {
+        if (controller.signal.reason instanceof ClientGone) {
+          operation.finish('cancelled');
+          throw error;
+        }
+        const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
+        if (operation.fallBack(mapped, target, targets[i + 1])) continue;
+        operation.finish({ error: mapped });
+        throw mapped;
+      } finally {
+        deadline.clear();
+      }
+    }
+    throw new Error('unreachable: the last target either answers or throws');
+  } finally {
+    release?.();
+    untrack();
+    clientSignal?.removeEventListener('abort', onClientGone);
   }
-  throw new Error('unreachable: the last target either answers or throws');
 }
 
 /** Errors the gateway raised itself (capacity) pass through unmapped. */
@@ -359,6 +352,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     const targets = targetsFor(prepared, options);
     let sent = 0;
     let release: (() => void) | undefined;
+    const untrack = options.lifecycle.track((reason) => current.abort(reason));
     try {
       try {
         release = await operation.admit(current.signal);
@@ -377,7 +371,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         if (i > 0) current = new AbortController();
         const controller = current;
         try {
-          const ended = await operation.call(target, controller, (request) =>
+          const ended = await operation.call(target, (request) =>
             relay(target.provider, request, controller, async (chunk) => {
               if (sent++ === 0) {
                 operation.servedBy(chunk.model);
@@ -406,6 +400,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       }
     } finally {
       release?.();
+      untrack();
       options.metrics.activeSubscriptions.dec();
       stop();
     }

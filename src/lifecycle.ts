@@ -1,6 +1,6 @@
 /**
- * What is running, so a shutdown can wait for it, then cut what is left. Every upstream
- * call registers here for its lifetime with a way to abort it.
+ * What is running, so a shutdown can wait for it, then cut what is left. Every
+ * completion registers here for its lifetime with a way to abort its upstream call.
  */
 import { gatewayError, ErrorCode } from './errors.js';
 
@@ -16,10 +16,12 @@ export function shuttingDownError() {
   return gatewayError(ErrorCode.SHUTTING_DOWN, new ShuttingDown().message);
 }
 
+type Abort = (reason: Error) => void;
+
 export class Lifecycle {
   private state: 'running' | 'draining' | 'stopped' = 'running';
-  private readonly inFlight = new Set<AbortController>();
-  private idle: (() => void) | undefined;
+  private readonly inFlight = new Set<Abort>();
+  private onIdle: (() => void) | undefined;
 
   get draining(): boolean {
     return this.state !== 'running';
@@ -29,33 +31,43 @@ export class Lifecycle {
     return this.inFlight.size;
   }
 
-  /** Registers work; the returned function unregisters it. */
-  track(controller: AbortController): () => void {
-    this.inFlight.add(controller);
+  /**
+   * Registers an operation until the returned function is called, which it must be once
+   * the client has been told how it ended (so a shutdown never closes the socket first).
+   */
+  track(abort: Abort): () => void {
+    const entry: Abort = (reason) => abort(reason);
+    this.inFlight.add(entry);
     return () => {
-      this.inFlight.delete(controller);
-      if (this.inFlight.size === 0) this.idle?.();
+      this.inFlight.delete(entry);
+      if (this.inFlight.size === 0) this.onIdle?.();
     };
   }
 
   /**
    * Stops new work, waits up to `graceMs` for what runs to finish, then aborts the rest
-   * with a ShuttingDown reason. Resolves with how many operations were cut.
+   * with a ShuttingDown reason and waits (up to `cutWaitMs`) for them to tell their
+   * clients. Resolves with how many operations were cut.
    */
-  async drain(graceMs: number): Promise<number> {
+  async drain(graceMs: number, cutWaitMs = 2000): Promise<number> {
     this.state = 'draining';
-    if (this.inFlight.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.idle(graceMs);
     this.state = 'stopped';
     const cut = this.inFlight.size;
-    for (const controller of this.inFlight) controller.abort(new ShuttingDown());
+    for (const abort of this.inFlight) abort(new ShuttingDown());
+    await this.idle(cutWaitMs);
     return cut;
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.onIdle = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 }
