@@ -272,7 +272,10 @@ export async function runCompletion(
       throw error;
     }
     for (const [i, target] of targets.entries()) {
-      if (i > 0) current = new AbortController();
+      if (i > 0) {
+        current = new AbortController();
+        if (clientSignal?.aborted) onClientGone();
+      }
       const controller = current;
       const deadline = new Deadline(controller);
       const events: CallEvents = { onResponse: () => deadline.arm('response', options.timeoutMs) };
@@ -346,7 +349,9 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     options.metrics.activeSubscriptions.inc();
     let current = new AbortController();
     let finished = false;
+    let clientGone = false;
     void stop.then(() => {
+      clientGone = true;
       if (!finished) current.abort(new ClientGone());
     });
     const targets = targetsFor(prepared, options);
@@ -368,7 +373,10 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         return;
       }
       for (const [i, target] of targets.entries()) {
-        if (i > 0) current = new AbortController();
+        if (i > 0) {
+          current = new AbortController();
+          if (clientGone) current.abort(new ClientGone());
+        }
         const controller = current;
         try {
           const ended = await operation.call(target, (request) =>
