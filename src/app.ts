@@ -239,14 +239,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     },
     stop() {
       stopping ??= (async () => {
-        // No new connections; open ones get 503 / SHUTTING_DOWN for new work while this drains.
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Still listening while draining, so health checks see 503 and new work gets a clear
+        // SHUTTING_DOWN instead of a refused connection; WebSocket upgrades are refused.
         logger.info(
           { graceMs: config.shutdownGraceMs, operations: lifecycle.activeOperations, sockets: websockets.openSockets },
           'draining',
         );
         const cut = await lifecycle.drain(config.shutdownGraceMs);
         if (cut > 0) logger.warn({ cut }, 'grace period over: cut the remaining operations');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // A last turn of the event loop so the final frames leave before the sockets close.
         await new Promise((resolve) => setTimeout(resolve, 20));
         await websockets.close();

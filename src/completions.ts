@@ -69,7 +69,8 @@ export class ClientGone extends Error {
   }
 }
 
-const tracer = trace.getTracer('llm-graphql-gateway');
+// Looked up per span: a tracer provider may be installed (or replaced) after this module loads.
+const tracer = () => trace.getTracer('llm-graphql-gateway');
 
 /** Failures after which the next target is worth a try: the request itself was fine. */
 const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTREAM_ERROR, ErrorCode.UPSTREAM_TIMEOUT]);
@@ -118,7 +119,7 @@ class Operation {
     private readonly prepared: PreparedRequest,
   ) {
     this.model = prepared.request.model;
-    this.span = tracer.startSpan(type === 'mutation' ? 'gateway.complete' : 'gateway.completionStream', {
+    this.span = tracer().startSpan(type === 'mutation' ? 'gateway.complete' : 'gateway.completionStream', {
       attributes: { 'gateway.request_id': options.requestId, 'gen_ai.request.model': this.model },
     });
   }
@@ -138,7 +139,7 @@ class Operation {
 
   /** Runs one upstream call for `target` in its own span. */
   async call<T>(target: Target, run: (request: CompletionRequest) => Promise<T>): Promise<T> {
-    const span = tracer.startSpan(
+    const span = tracer().startSpan(
       'upstream.request',
       { attributes: { 'gateway.upstream': target.upstream, 'gen_ai.request.model': target.model } },
       trace.setSpan(context.active(), this.span),

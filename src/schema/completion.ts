@@ -1,4 +1,4 @@
-import type { GraphQLError } from 'graphql';
+import type { GraphQLError, GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import { runCompletion, streamCompletion, type ChunkShape, type CompletionShape, type RunOptions } from '../completions.js';
 import type { Context } from '../builder.js';
@@ -179,7 +179,7 @@ const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk').impl
   }),
 });
 
-function runOptions(ctx: Context): RunOptions {
+function runOptions(ctx: Context, info: GraphQLResolveInfo): RunOptions {
   const { config, targets, limiter, lifecycle, metrics, logger, secrets } = ctx.services;
   return {
     targets,
@@ -192,7 +192,8 @@ function runOptions(ctx: Context): RunOptions {
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
     logPrompts: config.logPrompts,
     requestId: ctx.requestId,
-    operationName: ctx.operationName,
+    // Clients often send a named operation without `operationName`: the document knows it.
+    operationName: ctx.operationName ?? info.operation.name?.value ?? null,
   };
 }
 
@@ -204,9 +205,9 @@ builder.mutationField('complete', (t) =>
     type: CompletionRef,
     description: 'Runs a completion and returns it whole.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
-    resolve: async (_root, { input }, ctx) => {
+    resolve: async (_root, { input }, ctx, info) => {
       const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
-      return runCompletion(prepared, runOptions(ctx), ctx.signal);
+      return runCompletion(prepared, runOptions(ctx, info), ctx.signal);
     },
   }),
 );
@@ -217,9 +218,9 @@ builder.subscriptionField('completionStream', (t) =>
     description:
       'Runs a completion and streams it as the model writes it. Leaving the subscription cancels the upstream request at once.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
-    subscribe: async (_root, { input }, ctx) => {
+    subscribe: async (_root, { input }, ctx, info) => {
       const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
-      return streamCompletion(prepared, runOptions(ctx));
+      return streamCompletion(prepared, runOptions(ctx, info));
     },
     resolve: (event: ChunkShape | GraphQLError) => {
       if (event instanceof Error) throw event;
