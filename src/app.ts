@@ -5,8 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { createYoga, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type CORSOptions, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
 import type { Context, Services } from './builder.js';
 import type { Target } from './completions.js';
@@ -108,6 +108,20 @@ function targetPlan(config: Config, logger: Logger): { provider: Provider; targe
   };
 }
 
+/**
+ * CORS from ALLOWED_ORIGINS: none (same origin only) by default; `*` for any origin but
+ * never with credentials; otherwise only a listed origin, named back exactly (never the
+ * opaque `null` that sandboxed iframes and file: pages send).
+ */
+function corsFor(allowed: readonly string[]): false | ((request: Request) => CORSOptions) {
+  if (allowed.length === 0) return false;
+  if (allowed.includes('*')) return () => ({ origin: '*', credentials: false });
+  return (request) => {
+    const origin = request.headers.get('origin');
+    return origin !== null && allowed.includes(origin) ? { origin: [origin], credentials: true } : false;
+  };
+}
+
 /** Operation details the WebSocket layer puts in the initial context (HTTP derives them). */
 interface OperationInfo {
   requestId?: string;
@@ -144,18 +158,15 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
   ];
-  if (!limits.introspection) plugins.push(useDisableIntrospection());
+  // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
+  if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: limits.batchLimit > 0 ? { limit: limits.batchLimit } : false,
-    cors: limits.allowedOrigins.includes('*')
-      ? { origin: '*' }
-      : limits.allowedOrigins.length > 0
-        ? { origin: limits.allowedOrigins, credentials: true }
-        : false,
+    cors: corsFor(limits.allowedOrigins),
     graphiql: limits.graphiql
       ? {
           title: 'LLM GraphQL Gateway',

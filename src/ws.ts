@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type {
   DocumentNode,
   ExecutionArgs,
+  GraphQLError,
   GraphQLSchema,
   parse as graphqlParse,
   validate as graphqlValidate,
@@ -122,9 +123,16 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
         try {
           document = parse(params.query);
         } catch (error) {
-          return [error as import('graphql').GraphQLError];
+          return [error as GraphQLError];
         }
-        const errors = validate(schema, document);
+        // Some rules (graphql-armor's) throw rather than report: that must refuse this
+        // operation, not reach graphql-ws as an internal error that closes the whole socket.
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(schema, document);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
         if (errors.length > 0) return errors;
         return {
           schema,

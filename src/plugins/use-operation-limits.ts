@@ -26,10 +26,12 @@ function tag(limit: string) {
 export function useOperationLimits(limits: Limits): Plugin[] {
   const plugins: Plugin[] = [
     maxTokensPlugin({ n: limits.maxTokens, onReject: tag('maxTokens') }),
-    maxDepthPlugin({ n: limits.maxDepth, onReject: tag('maxDepth') }),
+    // flattenFragments: a fragment spread costs what its selection costs, no more, so
+    // fragment-heavy clients (Apollo, codegen) are measured like everyone else.
+    maxDepthPlugin({ n: limits.maxDepth, flattenFragments: true, onReject: tag('maxDepth') }),
     maxAliasesPlugin({ n: limits.maxAliases, onReject: tag('maxAliases') }),
     maxDirectivesPlugin({ n: limits.maxDirectives, onReject: tag('maxDirectives') }),
-    costLimitPlugin({ maxCost: limits.maxCost, onReject: tag('maxCost') }),
+    costLimitPlugin({ maxCost: limits.maxCost, flattenFragments: true, onReject: tag('maxCost') }),
   ];
   if (limits.hideSuggestions) plugins.push(blockFieldSuggestionsPlugin());
   return plugins;
