@@ -153,7 +153,8 @@ class Operation {
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw error;
     } finally {
-      this.options.metrics.upstreamDuration.observe({ model: target.model, outcome }, (performance.now() - started) / 1000);
+      const metrics = this.options.metrics;
+      metrics.upstreamDuration.observe({ model: metrics.model(target.model), outcome }, (performance.now() - started) / 1000);
       span.end();
     }
   }
@@ -182,7 +183,8 @@ class Operation {
     const code = error.extensions['code'];
     if (!to || !FALLBACK_CODES.has(code)) return false;
     this.fallbacks++;
-    this.options.metrics.fallbacks.inc({ from: from.model, to: to.model, code: String(code) });
+    const { metrics } = this.options;
+    metrics.fallbacks.inc({ from: metrics.model(from.model), to: metrics.model(to.model), code: String(code) });
     this.options.logger.info({ requestId: this.options.requestId, from: from.model, to: to.model, code }, 'falling back');
     return true;
   }
@@ -194,7 +196,8 @@ class Operation {
   firstChunk(): void {
     if (this.firstChunkMs !== null) return;
     this.firstChunkMs = performance.now() - this.started;
-    this.options.metrics.timeToFirstChunk.observe({ model: this.model }, this.firstChunkMs / 1000);
+    const { metrics } = this.options;
+    metrics.timeToFirstChunk.observe({ model: metrics.model(this.model) }, this.firstChunkMs / 1000);
   }
 
   /** Ends the operation: one log line, counters and the span, whatever the outcome. */
@@ -211,8 +214,9 @@ class Operation {
     } else {
       this.usage = outcome.usage;
       text = outcome.text;
-      metrics.tokens.inc({ model: this.model, kind: 'prompt' }, outcome.usage.promptTokens);
-      metrics.tokens.inc({ model: this.model, kind: 'completion' }, outcome.usage.completionTokens);
+      const model = metrics.model(this.model);
+      metrics.tokens.inc({ model, kind: 'prompt' }, outcome.usage.promptTokens);
+      metrics.tokens.inc({ model, kind: 'completion' }, outcome.usage.completionTokens);
     }
     const durationMs = Math.round(performance.now() - this.started);
     this.span.setAttributes({
@@ -268,9 +272,13 @@ export async function runCompletion(
     try {
       release = await operation.admit(current.signal);
     } catch (error) {
-      if (current.signal.reason instanceof ClientGone) operation.finish('cancelled');
-      else if (isGraphQLError(error)) operation.finish({ error });
-      throw error;
+      if (current.signal.reason instanceof ClientGone) {
+        operation.finish('cancelled');
+        throw error;
+      }
+      const refused = admissionError(error, current.signal);
+      operation.finish({ error: refused });
+      throw refused;
     }
     for (const [i, target] of targets.entries()) {
       if (i > 0) {
@@ -307,6 +315,13 @@ export async function runCompletion(
     untrack();
     clientSignal?.removeEventListener('abort', onClientGone);
   }
+}
+
+/** Why waiting for a slot failed: the gateway's own RATE_LIMITED, or a shutdown cutting the wait. */
+function admissionError(error: unknown, signal: AbortSignal): GraphQLError {
+  if (signal.reason instanceof ShuttingDown) return shuttingDownError();
+  if (isGraphQLError(error)) return error;
+  throw error;
 }
 
 /** Errors the gateway raised itself (capacity) pass through unmapped. */
@@ -368,9 +383,9 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
           operation.finish('cancelled');
           return;
         }
-        if (!isGraphQLError(error)) throw error;
-        operation.finish({ error });
-        await push(error);
+        const refused = admissionError(error, current.signal);
+        operation.finish({ error: refused });
+        await push(refused);
         return;
       }
       for (const [i, target] of targets.entries()) {

@@ -94,7 +94,7 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
       // OpenAI's 401 message quotes the key it was given: never pass it on.
       return gatewayError(
         ErrorCode.UPSTREAM_AUTH_FAILED,
-        "The upstream refused the gateway's credentials; the gateway operator must fix OPENAI_API_KEY",
+        "The upstream refused the gateway's credentials; the gateway operator must fix its upstream API key",
         extensions,
       );
     }

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics, one registry per app (tests run several apps in one process).
- * Label values are bounded: operation names come from the client, so they are cut to a
- * fixed length; models come from the request and are kept as sent.
+ * Operation names and model names come from clients: each label keeps the first 200
+ * distinct values it sees and files the rest under "other", so no client can grow the
+ * registry without bound.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -65,7 +66,7 @@ export class Metrics {
 
   readonly fallbacks = new Counter({
     name: 'gateway_fallbacks_total',
-    help: 'Requests served by a fallback after the first choice failed, by the model tried and the error.',
+    help: 'Moves to the next target after a failure before streaming, by the model that failed, the one tried next, and the error.',
     labelNames: ['from', 'to', 'code'] as const,
     registers: [this.registry],
   });
@@ -83,7 +84,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Bounded label values for model names. */
+  readonly model = boundedLabel();
+  /** Bounded label values for operation names. */
+  readonly operationName = boundedLabel();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
+}
+
+const MAX_LABEL_VALUES = 200;
+
+/** A label value mapper that admits the first 200 distinct values (cut to 64 chars), then "other". */
+export function boundedLabel(): (value: string | null | undefined) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (!value) return 'anonymous';
+    const label = value.slice(0, 64);
+    if (seen.has(label)) return label;
+    if (seen.size >= MAX_LABEL_VALUES) return 'other';
+    seen.add(label);
+    return label;
+  };
 }

@@ -666,13 +666,7 @@ describe('UPSTREAM_MAX_CONCURRENCY=2 with UPSTREAM_QUEUE_LIMIT=1', () => {
 });
 
 describe('requests waiting for a slot when a shutdown cuts the rest', () => {
-  // BUG (src/completions.ts, the `admit` catch blocks of runCompletion and streamCompletion):
-  // the drain aborts a queued request's signal with a ShuttingDown reason, the limiter
-  // rejects with that plain Error, and both catch blocks rethrow it unmapped, so the client
-  // gets Yoga's masked "Unexpected error." (INTERNAL_SERVER_ERROR) instead of SHUTTING_DOWN,
-  // and no "completion finished" line is logged. `it.fails` keeps the suite green until the
-  // fix; then this fails and `.fails` should be removed.
-  it.fails('tells a queued mutation and a queued subscription SHUTTING_DOWN', async () => {
+  it('tells a queued mutation and a queued subscription SHUTTING_DOWN', async () => {
     const fake = await startFakeUpstream({ fault: { kind: 'stallAfter', chunks: 1 } });
     const gw = await startGateway({
       OPENAI_API_KEY: MAIN_KEY,

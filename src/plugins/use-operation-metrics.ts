@@ -6,25 +6,12 @@ import type { ExecutionResult, GraphQLError, OperationDefinitionNode } from 'gra
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Metrics } from '../metrics.js';
 
-const MAX_NAMES = 200;
-
-/** Client-chosen operation names become label values: cap how many distinct ones we keep. */
-function operationLabel(seen: Set<string>, name: string | undefined): string {
-  if (!name) return 'anonymous';
-  const label = name.slice(0, 64);
-  if (seen.has(label)) return label;
-  if (seen.size >= MAX_NAMES) return 'other';
-  seen.add(label);
-  return label;
-}
-
 function codeOf(error: Error | GraphQLError): string {
   const code = 'extensions' in error ? (error.extensions as Record<string, unknown> | undefined)?.['code'] : undefined;
   return typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR';
 }
 
 export function useOperationMetrics(metrics: Metrics): Plugin {
-  const seen = new Set<string>();
   const countErrors = (result: ExecutionResult): string | undefined => {
     let outcome: string | undefined;
     for (const error of result.errors ?? []) {
@@ -38,7 +25,7 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
     const definitions = (args.document as { definitions?: readonly { kind: string }[] } | undefined)?.definitions ?? [];
     const operations = definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
     const operation = operations.find((o) => !args.operationName || o.name?.value === args.operationName) ?? operations[0];
-    return { name: operationLabel(seen, args.operationName ?? operation?.name?.value), type: operation?.operation ?? 'unknown' };
+    return { name: metrics.operationName(args.operationName ?? operation?.name?.value), type: operation?.operation ?? 'unknown' };
   };
 
   return {
