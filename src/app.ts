@@ -8,14 +8,20 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type CORSOptions, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
+import { authenticate } from './auth.js';
 import type { Context, Services } from './builder.js';
 import type { Target } from './completions.js';
 import type { Config } from './config.js';
+import { openDatabase } from './db/index.js';
 import { createFrontDoor } from './http.js';
+import { KeyStore, type ApiKey } from './keys.js';
+import { Ledger } from './ledger.js';
 import { Lifecycle } from './lifecycle.js';
 import { ConcurrencyLimiter } from './limiter.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { Pricing } from './pricing.js';
+import { Quotas } from './quotas.js';
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { requestIdOf, useRequestId } from './plugins/use-request-id.js';
@@ -39,6 +45,8 @@ export interface App {
   provider: Provider;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  keys: KeyStore;
+  ledger: Ledger;
   /** Listens on config.port/host; resolves with the base URL (e.g. http://127.0.0.1:4000). */
   start(): Promise<string>;
   /**
@@ -126,10 +134,20 @@ function corsFor(allowed: readonly string[]): false | ((request: Request) => COR
 interface OperationInfo {
   requestId?: string;
   operationName?: string | null;
+  apiKey?: ApiKey | null;
 }
 
-export function buildApp(config: Config, options: AppOptions = {}): App {
+/**
+ * Builds the app: opens (and migrates) the database, wires the services, and returns an
+ * app that is not listening yet.
+ */
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.logLevel, options.logDestination);
+  const database = await openDatabase(config.databaseUrl);
+  const keys = new KeyStore(database, config.keyCacheTtlMs);
+  const ledger = new Ledger(database, logger, config.ledgerFlushMs);
+  const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
+  const pricing = new Pricing(config.modelPrices);
   const { provider, targets } = targetPlan(config, logger);
   const secrets = [
     config.upstream.kind === 'openai' ? config.upstream.apiKey : undefined,
@@ -143,7 +161,20 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     config.upstreamQueueLimit,
     config.upstreamQueueTimeoutMs,
   );
-  const services: Services = { config, provider, targets, limiter, lifecycle, metrics, logger, secrets };
+  const services: Services = {
+    config,
+    provider,
+    targets,
+    limiter,
+    lifecycle,
+    metrics,
+    logger,
+    secrets,
+    keys,
+    quotas,
+    ledger,
+    pricing,
+  };
   const { limits } = config;
   // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
   // offline). It is loaded on the first page view, not at start (it costs ~45 MB), and
@@ -185,11 +216,13 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
       warn: (...args: unknown[]) => logger.warn({ args }, 'yoga'),
       error: (...args: unknown[]) => logger.error({ err: args[0] }, 'yoga'),
     },
-    context: (initial: YogaInitialContext & OperationInfo): Context => ({
+    context: async (initial: YogaInitialContext & OperationInfo): Promise<Context> => ({
       services,
       signal: initial.request?.signal,
       requestId: initial.requestId ?? requestIdOf(initial.request),
       operationName: initial.operationName ?? initial.params.operationName ?? null,
+      // Over graphql-ws the socket layer has authenticated already and passes the key.
+      apiKey: initial.apiKey !== undefined ? initial.apiKey : await authenticate(services, initial.request.headers.get('authorization')),
     }),
   });
 
@@ -198,6 +231,7 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
   );
   const websockets = createWebSocketGateway({
     yoga,
+    authenticate: (authorization) => authenticate(services, authorization),
     limits: config.websocket,
     allowedOrigins: limits.allowedOrigins,
     trustProxy: limits.trustProxy,
@@ -222,6 +256,8 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
     provider,
     metrics,
     lifecycle,
+    keys,
+    ledger,
     async start() {
       const warm = preloadTokenizer(config.defaultModel);
       await new Promise<void>((resolve, reject) => {
@@ -232,6 +268,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
         });
       });
       await warm;
+      if (!config.requireAuth && (await keys.liveKeys()) === 0) {
+        logger.warn('no gateway API keys exist: the gateway is OPEN to anyone who can reach it (create one with `npm run keys -- create --name admin --admin`)');
+      }
       const { port } = server.address() as AddressInfo;
       const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : 'localhost';
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -267,6 +306,9 @@ export function buildApp(config: Config, options: AppOptions = {}): App {
         await closed;
         clearTimeout(force);
         await yoga.dispose();
+        // Every operation has finished (or was cut) and recorded its row: write them all.
+        await ledger.close();
+        await database.close();
         await tracing?.shutdown();
         logger.info('stopped');
       })();

@@ -2,10 +2,14 @@ import SchemaBuilder from '@pothos/core';
 import type { Logger } from 'pino';
 import type { Target } from './completions.js';
 import type { Config } from './config.js';
+import type { ApiKey, KeyStore } from './keys.js';
+import type { Ledger } from './ledger.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ConcurrencyLimiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import type { Pricing } from './pricing.js';
 import type { Provider } from './providers/provider.js';
+import type { Quotas } from './quotas.js';
 
 /** What the app builds once and every operation shares. */
 export interface Services {
@@ -20,6 +24,10 @@ export interface Services {
   logger: Logger;
   /** Strings that must never reach a client or a log line (the upstream keys). */
   secrets: readonly string[];
+  keys: KeyStore;
+  quotas: Quotas;
+  ledger: Ledger;
+  pricing: Pricing;
 }
 
 /** What every resolver gets. Built once per operation by the app. */
@@ -30,6 +38,8 @@ export interface Context {
   /** From the client's `x-request-id` when it sent a sane one, else generated. */
   requestId: string;
   operationName: string | null;
+  /** The caller's gateway key, or null when the gateway runs open (no keys yet). */
+  apiKey: ApiKey | null;
 }
 
 export const builder = new SchemaBuilder<{

@@ -11,9 +11,13 @@ import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
 import { ShuttingDown, shuttingDownError, type Lifecycle } from './lifecycle.js';
+import type { ApiKey } from './keys.js';
+import type { Ledger, LedgerOutcome } from './ledger.js';
 import type { ConcurrencyLimiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
 import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
+import type { Pricing } from './pricing.js';
+import type { Admission, Quotas } from './quotas.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
 import { contextWindow } from './tokens.js';
 import type { PreparedRequest } from './validation.js';
@@ -43,10 +47,22 @@ export interface RunOptions {
   logPrompts: boolean;
   requestId: string;
   operationName: string | null;
+  /** The caller's gateway key; null when the gateway runs open. */
+  key: ApiKey | null;
+  quotas: Quotas;
+  ledger: Ledger;
+  pricing: Pricing;
+  /** Completion tokens reserved against a key's limits when the request sets no maxTokens. */
+  reserveCompletionTokens: number;
+}
+
+/** Usage with its price: USD, or null when the model has none. */
+export interface BilledUsage extends Usage {
+  cost: number | null;
 }
 
 export interface CompletionShape extends CompletionResult {
-  usage: Usage;
+  usage: BilledUsage;
 }
 
 /** One event of `completionStream`, as the schema exposes it. */
@@ -58,7 +74,7 @@ export interface ChunkShape {
   text: string;
   accumulatedText: string;
   finishReason: string | null;
-  usage: Usage | null;
+  usage: BilledUsage | null;
 }
 
 /** Why the gateway aborted an upstream call that a client no longer waits for. */
@@ -112,6 +128,12 @@ class Operation {
   private usage: Usage | null = null;
   private firstChunkMs: number | null = null;
   private fallbacks = 0;
+  /** Set once a request has gone to an upstream: from then on the operation is in the ledger. */
+  private reached = false;
+  /** Set once an upstream answered (status 200 and headers): from then on it consumed tokens. */
+  private responded = false;
+  private admission: Admission | null = null;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly options: RunOptions,
@@ -122,6 +144,47 @@ class Operation {
     this.span = tracer().startSpan(type === 'mutation' ? 'gateway.complete' : 'gateway.completionStream', {
       attributes: { 'gateway.request_id': options.requestId, 'gen_ai.request.model': this.model },
     });
+  }
+
+  /**
+   * Checks the key's limits and budgets and reserves this request's share (prompt tokens
+   * plus the completion it may produce). Throws RATE_LIMITED or QUOTA_EXCEEDED.
+   */
+  async reserve(): Promise<void> {
+    const { key, quotas, pricing, reserveCompletionTokens } = this.options;
+    if (!key) return;
+    const { request, promptTokens } = this.prepared;
+    const completion = (request.maxTokens ?? reserveCompletionTokens) * (request.n ?? 1);
+    this.admission = await quotas.admit(key, {
+      tokens: promptTokens + completion,
+      costUsd: pricing.cost(request.model, promptTokens, completion),
+      stream: this.type === 'subscription',
+    });
+  }
+
+  /** Prices usage for the model that served. */
+  bill(usage: Usage): BilledUsage {
+    return { ...usage, cost: this.options.pricing.cost(this.model, usage.promptTokens, usage.completionTokens) };
+  }
+
+  /** Call events for an attempt: records that the upstream answered, then arms `deadline`. */
+  events(deadline: Deadline, phase: UpstreamTimeout['phase'], ms: number): CallEvents {
+    return {
+      onResponse: () => {
+        this.responded = true;
+        deadline.arm(phase, ms);
+      },
+    };
+  }
+
+  /**
+   * What a failed or cancelled operation consumed: what it produced if known, else the
+   * prompt once an upstream had started answering; a request refused outright (429, 5xx
+   * before any answer) consumed nothing.
+   */
+  private consumed(produced: Usage | null | undefined): Usage | null {
+    if (!this.responded) return null;
+    return produced ?? sumUsage(this.prepared.promptTokens, 0);
   }
 
   /**
@@ -146,6 +209,8 @@ class Operation {
     );
     const started = performance.now();
     let outcome = 'ok';
+    this.reached = true;
+    this.model = target.model;
     try {
       return await run({ ...this.prepared.request, model: target.model });
     } catch (error) {
@@ -200,44 +265,78 @@ class Operation {
     metrics.timeToFirstChunk.observe({ model: metrics.model(this.model) }, this.firstChunkMs / 1000);
   }
 
-  /** Ends the operation: one log line, counters and the span, whatever the outcome. */
-  finish(outcome: { usage: Usage; text: string } | { error: GraphQLError } | 'cancelled'): void {
+  /**
+   * Ends the operation, whatever the outcome: settles the key's reservation, writes the
+   * ledger row (if an upstream was reached), one log line, counters and the span.
+   * `produced` is what a failed or cancelled operation had consumed by then.
+   */
+  finish(ending: Ending): void {
     const { metrics, logger } = this.options;
+    let usage: Usage | null;
     let text: string | undefined;
-    if (outcome === 'cancelled') {
+    let ledgerOutcome: LedgerOutcome;
+    if (ending.kind === 'ok') {
+      usage = ending.usage;
+      text = ending.text;
+      ledgerOutcome = ending.length ? 'length' : 'completed';
+    } else if (ending.kind === 'cancelled') {
       this.outcome = 'cancelled';
       metrics.clientAborts.inc({ type: this.type });
-    } else if ('error' in outcome) {
-      const code = outcome.error.extensions['code'];
+      usage = this.consumed(ending.produced);
+      ledgerOutcome = 'cancelled';
+    } else {
+      const code = ending.error.extensions['code'];
       this.outcome = typeof code === 'string' ? code : 'INTERNAL';
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: this.outcome });
-    } else {
-      this.usage = outcome.usage;
-      text = outcome.text;
+      usage = this.consumed(ending.produced);
+      ledgerOutcome =
+        code === ErrorCode.UPSTREAM_TIMEOUT ? 'timeout' : code === ErrorCode.SHUTTING_DOWN ? 'shutdown' : 'upstream_error';
+    }
+    const cost = usage ? this.bill(usage).cost : null;
+    this.admission?.settle({ tokens: usage?.totalTokens ?? 0, costUsd: cost });
+    if (usage) {
       const model = metrics.model(this.model);
-      metrics.tokens.inc({ model, kind: 'prompt' }, outcome.usage.promptTokens);
-      metrics.tokens.inc({ model, kind: 'completion' }, outcome.usage.completionTokens);
+      metrics.tokens.inc({ model, kind: 'prompt' }, usage.promptTokens);
+      metrics.tokens.inc({ model, kind: 'completion' }, usage.completionTokens);
     }
     const durationMs = Math.round(performance.now() - this.started);
+    const firstChunkMs = this.firstChunkMs === null ? null : Math.round(this.firstChunkMs);
+    if (this.reached) {
+      this.options.ledger.record({
+        keyId: this.options.key?.id ?? null,
+        requestId: this.options.requestId,
+        operation: this.type === 'mutation' ? 'complete' : 'completionStream',
+        modelRequested: this.prepared.request.model,
+        model: this.model,
+        promptTokens: usage?.promptTokens ?? 0,
+        completionTokens: usage?.completionTokens ?? 0,
+        costUsd: cost,
+        outcome: ledgerOutcome,
+        timeToFirstChunkMs: firstChunkMs,
+        durationMs,
+        startedAt: this.startedAt,
+        finishedAt: Date.now(),
+      });
+    }
     this.span.setAttributes({
       'gen_ai.response.model': this.model,
       'gateway.outcome': this.outcome,
-      ...(this.usage
-        ? { 'gen_ai.usage.input_tokens': this.usage.promptTokens, 'gen_ai.usage.output_tokens': this.usage.completionTokens }
-        : {}),
+      ...(usage ? { 'gen_ai.usage.input_tokens': usage.promptTokens, 'gen_ai.usage.output_tokens': usage.completionTokens } : {}),
     });
     this.span.end();
     logger.info(
       {
         requestId: this.options.requestId,
+        key: this.options.key?.prefix,
         operation: this.options.operationName,
         type: this.type,
         model: this.model,
         outcome: this.outcome,
-        promptTokens: this.usage?.promptTokens,
-        completionTokens: this.usage?.completionTokens,
+        promptTokens: usage?.promptTokens,
+        completionTokens: usage?.completionTokens,
+        costUsd: cost ?? undefined,
         durationMs,
-        timeToFirstChunkMs: this.firstChunkMs === null ? undefined : Math.round(this.firstChunkMs),
+        timeToFirstChunkMs: firstChunkMs ?? undefined,
         fallbacks: this.fallbacks || undefined,
         ...(this.options.logPrompts ? { prompt: this.prepared.request.messages ?? this.prepared.request.prompt, text } : {}),
       },
@@ -245,6 +344,11 @@ class Operation {
     );
   }
 }
+
+type Ending =
+  | { kind: 'ok'; usage: Usage; text: string; length: boolean }
+  | { kind: 'error'; error: GraphQLError; produced?: Usage | null }
+  | { kind: 'cancelled'; produced?: Usage | null };
 
 function targetsFor(prepared: PreparedRequest, options: RunOptions): Target[] {
   const [first, ...rest] = options.targets(prepared.request.model);
@@ -261,6 +365,12 @@ export async function runCompletion(
   if (options.lifecycle.draining) throw shuttingDownError();
   const operation = new Operation(options, 'mutation', prepared);
   const targets = targetsFor(prepared, options);
+  try {
+    await operation.reserve();
+  } catch (error) {
+    if (isGraphQLError(error)) operation.finish({ kind: 'error', error });
+    throw error;
+  }
   // The controller of the current attempt: a client leaving or a shutdown aborts it.
   let current = new AbortController();
   const onClientGone = (): void => current.abort(new ClientGone());
@@ -273,11 +383,11 @@ export async function runCompletion(
       release = await operation.admit(current.signal);
     } catch (error) {
       if (current.signal.reason instanceof ClientGone) {
-        operation.finish('cancelled');
+        operation.finish({ kind: 'cancelled' });
         throw error;
       }
       const refused = admissionError(error, current.signal);
-      operation.finish({ error: refused });
+      operation.finish({ kind: 'error', error: refused });
       throw refused;
     }
     for (const [i, target] of targets.entries()) {
@@ -287,23 +397,28 @@ export async function runCompletion(
       }
       const controller = current;
       const deadline = new Deadline(controller);
-      const events: CallEvents = { onResponse: () => deadline.arm('response', options.timeoutMs) };
+      const events = operation.events(deadline, 'response', options.timeoutMs);
       try {
         const result = await operation.call(target, (request) =>
           target.provider.complete(request, controller.signal, events),
         );
         operation.servedBy(result.model);
-        const shaped = shapeResult(result, prepared);
-        operation.finish({ usage: shaped.usage, text: shaped.choices[0]?.text ?? '' });
+        const shaped = shapeResult(result, prepared, operation);
+        operation.finish({
+          kind: 'ok',
+          usage: shaped.usage,
+          text: shaped.choices[0]?.text ?? '',
+          length: shaped.choices.some((c) => c.finishReason === 'length'),
+        });
         return shaped;
       } catch (error) {
         if (controller.signal.reason instanceof ClientGone) {
-          operation.finish('cancelled');
+          operation.finish({ kind: 'cancelled' });
           throw error;
         }
         const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
         if (operation.fallBack(mapped, target, targets[i + 1])) continue;
-        operation.finish({ error: mapped });
+        operation.finish({ kind: 'error', error: mapped });
         throw mapped;
       } finally {
         deadline.clear();
@@ -324,12 +439,12 @@ function admissionError(error: unknown, signal: AbortSignal): GraphQLError {
   throw error;
 }
 
-/** Errors the gateway raised itself (capacity) pass through unmapped. */
+/** Errors the gateway raised itself (capacity, limits) pass through unmapped. */
 function isGraphQLError(error: unknown): error is GraphQLError {
   return error instanceof Error && error.name === 'GraphQLError';
 }
 
-function shapeResult(result: CompletionResult, prepared: PreparedRequest): CompletionShape {
+function shapeResult(result: CompletionResult, prepared: PreparedRequest, operation: Operation): CompletionShape {
   const choices: Choice[] = result.choices
     .map((c) => ({ ...c, text: stripSentinels(c.text) }))
     .sort((a, b) => a.index - b.index);
@@ -339,12 +454,41 @@ function shapeResult(result: CompletionResult, prepared: PreparedRequest): Compl
       prepared.promptTokens,
       choices.reduce((sum, c) => sum + prepared.tokenizer.count(c.text), 0),
     );
-  return { ...result, choices, usage };
+  return { ...result, choices, usage: operation.bill(usage) };
 }
 
 interface ChoiceState {
   filter: SentinelFilter;
   text: string;
+}
+
+/** What one streamed attempt has produced so far: enough to bill a stream that breaks off. */
+class StreamProgress {
+  readonly choices = new Map<number, ChoiceState>();
+  upstreamUsage: Usage | null = null;
+  lengthCut = false;
+
+  constructor(private readonly prepared: PreparedRequest) {}
+
+  choice(index: number): ChoiceState {
+    let state = this.choices.get(index);
+    if (!state) {
+      state = { filter: new SentinelFilter(), text: '' };
+      this.choices.set(index, state);
+    }
+    return state;
+  }
+
+  /** The upstream's own count when it sent one, else ours over the text produced. */
+  usage(): Usage {
+    return (
+      this.upstreamUsage ??
+      sumUsage(
+        this.prepared.promptTokens,
+        [...this.choices.values()].reduce((sum, c) => sum + this.prepared.tokenizer.count(c.text), 0),
+      )
+    );
+  }
 }
 
 /**
@@ -376,15 +520,16 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     const untrack = options.lifecycle.track((reason) => current.abort(reason));
     try {
       try {
+        await operation.reserve();
         release = await operation.admit(current.signal);
       } catch (error) {
         finished = true;
         if (current.signal.reason instanceof ClientGone) {
-          operation.finish('cancelled');
+          operation.finish({ kind: 'cancelled' });
           return;
         }
         const refused = admissionError(error, current.signal);
-        operation.finish({ error: refused });
+        operation.finish({ kind: 'error', error: refused });
         await push(refused);
         return;
       }
@@ -394,9 +539,10 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
           if (clientGone) current.abort(new ClientGone());
         }
         const controller = current;
+        const progress = new StreamProgress(prepared);
         try {
-          const ended = await operation.call(target, (request) =>
-            relay(target.provider, request, controller, async (chunk) => {
+          await operation.call(target, (request) =>
+            relay(target.provider, request, controller, progress, operation, async (chunk) => {
               if (sent++ === 0) {
                 operation.servedBy(chunk.model);
                 operation.firstChunk();
@@ -406,18 +552,23 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
             }),
           );
           finished = true;
-          operation.finish({ usage: ended.usage, text: ended.text });
+          operation.finish({
+            kind: 'ok',
+            usage: progress.usage(),
+            text: progress.choices.get(0)?.text ?? '',
+            length: progress.lengthCut,
+          });
           return;
         } catch (error) {
           if (controller.signal.reason instanceof ClientGone) {
             finished = true;
-            operation.finish('cancelled');
+            operation.finish({ kind: 'cancelled', produced: progress.usage() });
             return;
           }
           const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
           if (sent === 0 && operation.fallBack(mapped, target, targets[i + 1])) continue;
           finished = true;
-          operation.finish({ error: mapped });
+          operation.finish({ kind: 'error', error: mapped, produced: progress.usage() });
           await push(mapped);
           return;
         }
@@ -431,36 +582,35 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
   });
 
   /**
-   * Streams one upstream call to `emit`, returning the usage and first choice's text at
-   * the end. Throws on any failure (the caller decides between fallback and error).
+   * Streams one upstream call to `emit`, keeping what it produced in `progress`. Throws on
+   * any failure (the caller decides between fallback and error).
    */
   async function relay(
     provider: Provider,
     request: CompletionRequest,
     controller: AbortController,
+    progress: StreamProgress,
+    operation: Operation,
     emit: (chunk: ChunkShape) => Promise<void>,
-  ): Promise<{ usage: Usage; text: string }> {
+  ): Promise<void> {
     const deadline = new Deadline(controller);
-    const events: CallEvents = { onResponse: () => deadline.arm('first chunk', options.timeoutMs) };
-    const choices = new Map<number, ChoiceState>();
+    const events = operation.events(deadline, 'first chunk', options.timeoutMs);
     // A choice's last chunk is held until the next event, so the stream's final chunk can
     // carry both a finish reason and the usage that the upstream sends after it.
     let held: ChunkShape | undefined;
-    let upstreamUsage: Usage | null = null;
     let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
     try {
       for await (const delta of provider.stream(request, controller.signal, events)) {
         deadline.arm('next chunk', options.idleTimeoutMs);
         header = { id: delta.id, model: delta.model, created: delta.created };
-        if (delta.usage) upstreamUsage = delta.usage;
+        if (delta.usage) progress.upstreamUsage = delta.usage;
         if (delta.index < 0) continue;
-        let state = choices.get(delta.index);
-        if (!state) {
-          state = { filter: new SentinelFilter(), text: '' };
-          choices.set(delta.index, state);
-        }
+        const state = progress.choice(delta.index);
         let text = state.filter.push(delta.text);
-        if (delta.finishReason) text += state.filter.flush();
+        if (delta.finishReason) {
+          text += state.filter.flush();
+          if (delta.finishReason === 'length') progress.lengthCut = true;
+        }
         if (text === '' && !delta.finishReason) continue;
         state.text += text;
         const chunk: ChunkShape = {
@@ -482,28 +632,22 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       deadline.clear();
     }
     // An upstream that ends without a finish reason leaves held-back text behind.
-    for (const [index, state] of choices) {
+    for (const [index, state] of progress.choices) {
       const rest = state.filter.flush();
       if (rest === '') continue;
       state.text += rest;
       if (held) await emit(held);
       held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
     }
-    const usage =
-      upstreamUsage ??
-      sumUsage(
-        prepared.promptTokens,
-        [...choices.values()].reduce((sum, c) => sum + prepared.tokenizer.count(c.text), 0),
-      );
     const last: ChunkShape = held ?? {
       ...header,
       index: 0,
       text: '',
-      accumulatedText: choices.get(0)?.text ?? '',
+      accumulatedText: progress.choices.get(0)?.text ?? '',
       finishReason: null,
       usage: null,
     };
-    await emit({ ...last, usage });
-    return { usage, text: choices.get(0)?.text ?? '' };
+    operation.servedBy(header.model);
+    await emit({ ...last, usage: operation.bill(progress.usage()) });
   }
 }

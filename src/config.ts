@@ -3,6 +3,7 @@
  * every bad variable is reported (not just the first), so a deploy fails with the whole
  * list of what to fix.
  */
+import { parsePrices, type Price } from './pricing.js';
 import { SIMULATOR_MODEL } from './tokens.js';
 
 export type Upstream =
@@ -14,6 +15,9 @@ export type Upstream =
       baseURL: string | undefined;
     }
   | { kind: 'simulator' };
+
+/** The embedded default: a SQLite file, created on first start. */
+export const DEFAULT_DATABASE_URL = 'file:./data/gateway.db';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -53,6 +57,18 @@ export interface Config {
   metrics: boolean;
   /** `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`): send traces there; unset = tracing off. */
   otlpTracesEndpoint: string | undefined;
+  /** `DATABASE_URL`: `file:./data/gateway.db` (SQLite, default) or `postgres://…`. */
+  databaseUrl: string;
+  /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does). */
+  requireAuth: boolean;
+  /** `LEDGER_FLUSH_MS`: how often buffered ledger rows are written (what a crash can lose). */
+  ledgerFlushMs: number;
+  /** `KEY_CACHE_TTL_MS`: how long a key lookup is trusted (revocation by the CLI takes effect within it). */
+  keyCacheTtlMs: number;
+  /** `MODEL_PRICES`: JSON `{"model": {"input": USD, "output": USD}}` per 1M tokens, over the built-in list. */
+  modelPrices: Record<string, Price>;
+  /** `RESERVE_COMPLETION_TOKENS`: completion tokens reserved against a key's limits when maxTokens is unset. */
+  reserveCompletionTokens: number;
 }
 
 export interface Limits {
@@ -123,6 +139,9 @@ export const DEFAULTS = {
   upstreamQueueLimit: 1_000,
   upstreamQueueTimeoutMs: 10_000,
   shutdownGraceMs: 10_000,
+  ledgerFlushMs: 1_000,
+  keyCacheTtlMs: 2_000,
+  reserveCompletionTokens: 1_024,
 } as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -196,6 +215,16 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('FALLBACK_OPENAI_API_KEY needs FALLBACK_OPENAI_BASE_URL (the second upstream)');
   }
 
+  const prices = (raw: string | undefined): Record<string, Price> => {
+    if (raw === undefined) return {};
+    try {
+      return parsePrices(raw);
+    } catch (error) {
+      problems.push(`MODEL_PRICES ${error instanceof Error ? error.message : String(error)}`);
+      return {};
+    }
+  };
+
   const logLevel = (text('LOG_LEVEL') ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
@@ -237,7 +266,16 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
     metrics: boolean('METRICS', true),
     otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),
+    databaseUrl: text('DATABASE_URL') ?? DEFAULT_DATABASE_URL,
+    requireAuth: boolean('GATEWAY_REQUIRE_AUTH', false),
+    ledgerFlushMs: integer('LEDGER_FLUSH_MS', DEFAULTS.ledgerFlushMs, 10, 600_000),
+    keyCacheTtlMs: integer('KEY_CACHE_TTL_MS', DEFAULTS.keyCacheTtlMs, 0, 600_000),
+    modelPrices: prices(text('MODEL_PRICES')),
+    reserveCompletionTokens: integer('RESERVE_COMPLETION_TOKENS', DEFAULTS.reserveCompletionTokens, 1, 10_000_000),
   };
+  if (!/^(file:|postgres(ql)?:\/\/)/.test(config.databaseUrl)) {
+    problems.push(`DATABASE_URL must be file:<path> or postgres://…, got "${config.databaseUrl}"`);
+  }
   if (config.fallback.models.length > 0 && upstream.kind === 'simulator') {
     problems.push('FALLBACK_MODELS needs a real upstream (OPENAI_API_KEY or OPENAI_BASE_URL)');
   }

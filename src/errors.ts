@@ -20,6 +20,12 @@ export const ErrorCode = {
   TOO_MANY_OPERATIONS: 'TOO_MANY_OPERATIONS',
   /** The server is draining for shutdown. */
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** No valid gateway API key (HTTP 401). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The key may not do this (admin operations, other keys' usage). */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The key's budget is spent. */
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,4 +1,4 @@
-import { buildApp } from './app.js';
+import { buildApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
 let config;
@@ -12,12 +12,14 @@ try {
   throw error;
 }
 
-const app = buildApp(config);
+let app: App;
 try {
+  app = await buildApp(config);
   await app.start();
 } catch (error) {
+  // One line, no stack: a taken port or an unreachable database is an operator's fix.
   const reason = error instanceof Error ? error.message : String(error);
-  app.logger.fatal(`could not start: ${reason}`);
+  process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), msg: `could not start: ${reason}` })}\n`);
   process.exit(1);
 }
 

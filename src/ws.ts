@@ -24,11 +24,14 @@ import type { Limits, WebSocketLimits } from './config.js';
 import { gatewayError, ErrorCode } from './errors.js';
 import { shuttingDownError, type Lifecycle } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
+import type { ApiKey } from './keys.js';
 import { newRequestId } from './plugins/use-request-id.js';
 import type { Logger } from 'pino';
 
 export interface WebSocketOptions {
   yoga: YogaServerInstance<Record<string, unknown>, Context>;
+  /** Resolves the key in `connectionParams.authorization`; throws when it is refused. */
+  authenticate: (authorization: unknown) => Promise<ApiKey | null>;
   limits: WebSocketLimits;
   allowedOrigins: Limits['allowedOrigins'];
   trustProxy: boolean;
@@ -91,6 +94,15 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
   const handle = useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket }>(
     {
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
+      // A refused key closes the socket with 4403 (graphql-ws's Forbidden).
+      onConnect: async (ctx) => {
+        try {
+          await options.authenticate(ctx.connectionParams?.['authorization']);
+          return true;
+        } catch {
+          return false;
+        }
+      },
       execute: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onSubscribe: async (ctx, id, params) => {
@@ -105,7 +117,15 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
             ),
           ];
         }
+        // Again per operation: a key revoked while the socket is open stops new operations.
+        let apiKey: ApiKey | null;
+        try {
+          apiKey = await options.authenticate(ctx.connectionParams?.['authorization']);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
         const enveloped = yoga.getEnveloped({
+          apiKey,
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,

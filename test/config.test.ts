@@ -64,6 +64,12 @@ describe('loadConfig', () => {
       shutdownGraceMs: 10_000,
       metrics: true,
       otlpTracesEndpoint: undefined,
+      databaseUrl: 'file:./data/gateway.db',
+      requireAuth: false,
+      ledgerFlushMs: 1_000,
+      keyCacheTtlMs: 2_000,
+      modelPrices: {},
+      reserveCompletionTokens: 1_024,
     });
   });
 

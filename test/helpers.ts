@@ -32,6 +32,8 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
     HOST: '127.0.0.1',
     UPSTREAM_MAX_RETRIES: '0',
     SIMULATOR_TOKEN_DELAY_MS: '0',
+    // A private database per gateway, gone with it.
+    DATABASE_URL: 'file::memory:',
     ...env,
   });
   const logs: string[] = [];
@@ -41,7 +43,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
       done();
     },
   });
-  const app = buildApp(config, { logDestination });
+  const app = await buildApp(config, { logDestination });
   const baseUrl = await app.start();
   const base = baseUrl.replace('localhost', '127.0.0.1');
   return {

@@ -142,7 +142,7 @@ describe('graphql-armor limits at their defaults', () => {
 
   it('suggests the field meant ("Did you mean") when a field is unknown', async () => {
     const result = await graphql(ctx.gw.httpUrl, '{ model { id } }');
-    expect(result.errors?.[0]?.message).toMatch(/Cannot query field "model" on type "Query"\. Did you mean "models"\?/);
+    expect(result.errors?.[0]?.message).toMatch(/Cannot query field "model" on type "Query"\. Did you mean .*"models"/);
     expect(ctx.fake.requests).toEqual([]);
   });
 

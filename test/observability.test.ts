@@ -8,6 +8,7 @@
  * (@opentelemetry/exporter-trace-otlp-http 0.223) posts `application/json`, ids as hex.
  */
 import { randomUUID } from 'node:crypto';
+import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -210,9 +211,14 @@ describe('GET /metrics', () => {
     expect(delta(after, 'gateway_time_to_first_chunk_seconds_count')).toBeGreaterThanOrEqual(1);
     // Every payload the clients got: the whole stream, and the cancelled stream's one chunk.
     expect(delta(after, 'gateway_stream_chunks_total')).toBe(streamed.length + 1);
-    expect(delta(after, 'gateway_tokens_total', { kind: 'prompt' })).toBe(2 * 17 + 11);
-    expect(delta(after, 'gateway_tokens_total', { kind: 'completion' })).toBe(2 * 4 + 3);
-    expect(delta(after, 'gateway_tokens_total', { model: 'gpt-4o-mini', kind: 'prompt' })).toBe(2 * 17 + 11);
+    // The scripted usage of the three answers, plus what the cancelled stream consumed before
+    // the client left: its prompt by OpenAI's chat accounting and its one chunk ("Hello"),
+    // counted by the gateway since no usage chunk came.
+    const cancelledPrompt = 3 + 3 + encode('user').length + encode('Leave me').length;
+    const cancelledCompletion = encode('Hello').length;
+    expect(delta(after, 'gateway_tokens_total', { kind: 'prompt' })).toBe(2 * 17 + 11 + cancelledPrompt);
+    expect(delta(after, 'gateway_tokens_total', { kind: 'completion' })).toBe(2 * 4 + 3 + cancelledCompletion);
+    expect(delta(after, 'gateway_tokens_total', { model: 'gpt-4o-mini', kind: 'prompt' })).toBe(2 * 17 + 11 + cancelledPrompt);
 
     expect(delta(after, 'gateway_active_subscriptions')).toBe(0);
     expect(delta(after, 'gateway_active_websockets')).toBe(0);

@@ -169,6 +169,6 @@ describe('schema contract', () => {
       finishReason: 'FinishReason',
       usage: 'Usage',
     });
-    expect(types('Usage')).toEqual({ promptTokens: 'Int!', completionTokens: 'Int!', totalTokens: 'Int!' });
+    expect(types('Usage')).toEqual({ promptTokens: 'Int!', completionTokens: 'Int!', totalTokens: 'Int!', cost: 'Float' });
   });
 });

@@ -2,7 +2,8 @@ import type { GraphQLError, GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import { runCompletion, streamCompletion, type ChunkShape, type CompletionShape, type RunOptions } from '../completions.js';
 import type { Context } from '../builder.js';
-import type { Choice, TokenLogprob, TopLogprob, Usage } from '../providers/provider.js';
+import type { BilledUsage } from '../completions.js';
+import type { Choice, TokenLogprob, TopLogprob } from '../providers/provider.js';
 import { prepareRequest } from '../validation.js';
 
 export const ChatRole = builder.enumType('ChatRole', {
@@ -87,12 +88,16 @@ const CompletionInput = builder.inputType('CompletionInput', {
   }),
 });
 
-const UsageRef = builder.objectRef<Usage>('Usage').implement({
+const UsageRef = builder.objectRef<BilledUsage>('Usage').implement({
   description: 'Tokens consumed: as the upstream reported them, or counted by the gateway with the model’s tokenizer when it did not.',
   fields: (t) => ({
     promptTokens: t.exposeInt('promptTokens', { description: 'Tokens in the prompt or messages.' }),
     completionTokens: t.exposeInt('completionTokens', { description: 'Tokens generated, over all choices.' }),
     totalTokens: t.exposeInt('totalTokens', { description: 'promptTokens + completionTokens.' }),
+    cost: t.exposeFloat('cost', {
+      nullable: true,
+      description: 'What these tokens cost in USD at the model’s price; null when the gateway has no price for the model.',
+    }),
   }),
 });
 
@@ -180,8 +185,13 @@ const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk').impl
 });
 
 function runOptions(ctx: Context, info: GraphQLResolveInfo): RunOptions {
-  const { config, targets, limiter, lifecycle, metrics, logger, secrets } = ctx.services;
+  const { config, targets, limiter, lifecycle, metrics, logger, secrets, quotas, ledger, pricing } = ctx.services;
   return {
+    key: ctx.apiKey,
+    quotas,
+    ledger,
+    pricing,
+    reserveCompletionTokens: config.reserveCompletionTokens,
     targets,
     limiter,
     lifecycle,

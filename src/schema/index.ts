@@ -1,5 +1,6 @@
 import { builder } from '../builder.js';
 import './models.js';
 import './completion.js';
+import './keys.js';
 
 export const schema = builder.toSchema();

@@ -1,0 +1,48 @@
+/**
+ * Table types for Kysely. Timestamps are Unix milliseconds in both dialects (BIGINT in
+ * PostgreSQL, parsed back to numbers), so range queries and arithmetic are the same SQL.
+ */
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  /** The first characters of the key, shown in lists so people can tell keys apart. */
+  prefix: string;
+  /** SHA-256 of the whole key, hex. The key itself is never stored. */
+  hash: string;
+  is_admin: number;
+  created_at: number;
+  revoked_at: number | null;
+  rpm: number | null;
+  tpm: number | null;
+  max_streams: number | null;
+  daily_budget_usd: number | null;
+  monthly_budget_usd: number | null;
+}
+
+export interface UsageLedgerTable {
+  id: string;
+  /** Null when the gateway runs open (no keys). */
+  key_id: string | null;
+  request_id: string;
+  /** `complete` or `completionStream`. */
+  operation: string;
+  model_requested: string;
+  /** The model that actually served (after fallbacks), as the upstream reported it. */
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** USD; null when the model has no price. */
+  cost_usd: number | null;
+  /** completed | length | cancelled | upstream_error | timeout | shutdown */
+  outcome: string;
+  time_to_first_chunk_ms: number | null;
+  duration_ms: number;
+  started_at: number;
+  finished_at: number;
+}
+
+export interface DatabaseSchema {
+  api_keys: ApiKeysTable;
+  usage_ledger: UsageLedgerTable;
+}

@@ -1,0 +1,177 @@
+/**
+ * Gateway API keys: random, prefixed `gk_`, stored only as SHA-256 hashes (a key has 256
+ * bits of entropy, so a fast hash is enough and lookups stay cheap). Lookups are cached
+ * briefly: revocation by another process (the CLI) takes effect within KEY_CACHE_TTL_MS,
+ * revocation through this process at once.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Db } from './db/index.js';
+import type { ApiKeysTable } from './db/schema.js';
+
+export interface KeyLimits {
+  /** Requests per minute. */
+  rpm: number | null;
+  /** Tokens per minute (prompt + completion, reserved at admission). */
+  tpm: number | null;
+  /** Streams open at once. */
+  maxStreams: number | null;
+  dailyBudgetUsd: number | null;
+  monthlyBudgetUsd: number | null;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  admin: boolean;
+  createdAt: number;
+  revokedAt: number | null;
+  limits: KeyLimits;
+}
+
+export const NO_LIMITS: KeyLimits = { rpm: null, tpm: null, maxStreams: null, dailyBudgetUsd: null, monthlyBudgetUsd: null };
+
+const PREFIX = 'gk_';
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function toApiKey(row: ApiKeysTable): ApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    admin: Boolean(row.is_admin),
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    limits: {
+      rpm: row.rpm,
+      tpm: row.tpm,
+      maxStreams: row.max_streams,
+      dailyBudgetUsd: row.daily_budget_usd,
+      monthlyBudgetUsd: row.monthly_budget_usd,
+    },
+  };
+}
+
+function limitColumns(limits: Partial<KeyLimits>): Partial<ApiKeysTable> {
+  const columns: Partial<ApiKeysTable> = {};
+  if (limits.rpm !== undefined) columns.rpm = limits.rpm;
+  if (limits.tpm !== undefined) columns.tpm = limits.tpm;
+  if (limits.maxStreams !== undefined) columns.max_streams = limits.maxStreams;
+  if (limits.dailyBudgetUsd !== undefined) columns.daily_budget_usd = limits.dailyBudgetUsd;
+  if (limits.monthlyBudgetUsd !== undefined) columns.monthly_budget_usd = limits.monthlyBudgetUsd;
+  return columns;
+}
+
+export class KeyStore {
+  private readonly byHash = new Map<string, { key: ApiKey | null; until: number }>();
+  private activeCount: { count: number; until: number } | undefined;
+
+  constructor(
+    private readonly database: Db,
+    /** How long a lookup is trusted before the database is asked again. */
+    private readonly cacheTtlMs = 2000,
+  ) {}
+
+  /** Creates a key; the plaintext is returned here and nowhere else, ever. */
+  async create(input: { name: string; admin?: boolean; limits?: Partial<KeyLimits> }): Promise<{ key: string; apiKey: ApiKey }> {
+    const key = `${PREFIX}${randomBytes(32).toString('base64url')}`;
+    const row = {
+      id: randomUUID(),
+      name: input.name,
+      prefix: key.slice(0, PREFIX.length + 6),
+      hash: hashKey(key),
+      is_admin: input.admin ? 1 : 0,
+      created_at: Date.now(),
+      revoked_at: null,
+      ...NO_LIMITS_COLUMNS,
+      ...limitColumns(input.limits ?? {}),
+    };
+    await this.database.db.insertInto('api_keys').values(row).execute();
+    this.invalidate();
+    return { key, apiKey: toApiKey(row) };
+  }
+
+  async list(): Promise<ApiKey[]> {
+    const rows = await this.database.db.selectFrom('api_keys').selectAll().orderBy('created_at').execute();
+    return rows.map(toApiKey);
+  }
+
+  async get(id: string): Promise<ApiKey | null> {
+    const row = await this.database.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toApiKey(row) : null;
+  }
+
+  /** By id or by the displayed prefix (when unambiguous). */
+  async find(idOrPrefix: string): Promise<ApiKey | null> {
+    const byId = await this.get(idOrPrefix);
+    if (byId) return byId;
+    const rows = await this.database.db.selectFrom('api_keys').selectAll().where('prefix', '=', idOrPrefix).execute();
+    return rows.length === 1 && rows[0] ? toApiKey(rows[0]) : null;
+  }
+
+  async revoke(id: string): Promise<ApiKey | null> {
+    await this.database.db
+      .updateTable('api_keys')
+      .set({ revoked_at: Date.now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+    this.invalidate();
+    return this.get(id);
+  }
+
+  async setLimits(id: string, limits: Partial<KeyLimits>): Promise<ApiKey | null> {
+    const columns = limitColumns(limits);
+    if (Object.keys(columns).length > 0) {
+      await this.database.db.updateTable('api_keys').set(columns).where('id', '=', id).execute();
+    }
+    this.invalidate();
+    return this.get(id);
+  }
+
+  /** The live (not revoked) key for a plaintext key, or null. */
+  async authenticate(key: string): Promise<ApiKey | null> {
+    if (!key.startsWith(PREFIX)) return null;
+    const hash = hashKey(key);
+    const cached = this.byHash.get(hash);
+    if (cached && cached.until > Date.now()) return cached.key;
+    const row = await this.database.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('hash', '=', hash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    const found = row ? toApiKey(row) : null;
+    if (this.byHash.size > 10_000) this.byHash.clear();
+    this.byHash.set(hash, { key: found, until: Date.now() + this.cacheTtlMs });
+    return found;
+  }
+
+  /** How many keys are live: auth is required as soon as there is one. */
+  async liveKeys(): Promise<number> {
+    if (this.activeCount && this.activeCount.until > Date.now()) return this.activeCount.count;
+    const row = await this.database.db
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('revoked_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    this.activeCount = { count: Number(row.count), until: Date.now() + this.cacheTtlMs };
+    return this.activeCount.count;
+  }
+
+  invalidate(): void {
+    this.byHash.clear();
+    this.activeCount = undefined;
+  }
+}
+
+const NO_LIMITS_COLUMNS = {
+  rpm: null,
+  tpm: null,
+  max_streams: null,
+  daily_budget_usd: null,
+  monthly_budget_usd: null,
+};
