@@ -138,7 +138,7 @@ describe('GET /metrics', () => {
     for (let i = 0; i < 2; i++) {
       const { errors, data } = await graphql(ctx.gw.httpUrl, CompleteDocument, ask('Count me'));
       expect(errors).toBeUndefined();
-      expect(data?.complete.usage).toEqual({ promptTokens: 17, completionTokens: 4, totalTokens: 21 });
+      expect(data?.complete.usage).toMatchObject({ promptTokens: 17, completionTokens: 4, totalTokens: 21 });
     }
 
     // One streamed subscription of three pieces.
@@ -151,7 +151,7 @@ describe('GET /metrics', () => {
       await streamClient.dispose();
     }
     expect(streamed.every((r) => r.errors === undefined)).toBe(true);
-    expect(streamed.at(-1)?.data?.completionStream.usage).toEqual({ promptTokens: 11, completionTokens: 3, totalTokens: 14 });
+    expect(streamed.at(-1)?.data?.completionStream.usage).toMatchObject({ promptTokens: 11, completionTokens: 3, totalTokens: 14 });
 
     // One upstream 429 (no SDK retries in tests) and one BAD_USER_INPUT.
     ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 0 } });

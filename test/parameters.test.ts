@@ -67,7 +67,7 @@ describe('complete with a prompt', () => {
     ]);
     expect(completion?.choices[1]?.logprobs?.map((l) => l.token)).toEqual(['A', ' long', ' time']);
     expect(completion?.choices[1]?.logprobs?.[0]?.topLogprobs).toHaveLength(1);
-    expect(completion?.usage).toEqual({ promptTokens: 11, completionTokens: 5, totalTokens: 16 });
+    expect(completion?.usage).toMatchObject({ promptTokens: 11, completionTokens: 5, totalTokens: 16 });
     expect(completion?.id).toMatch(/^cmpl-/);
     expect(completion?.model).toBe('gpt-4o-mini');
   });
@@ -140,7 +140,7 @@ describe('complete with messages', () => {
     expect(data?.complete.choices).toHaveLength(1);
     expect(data?.complete.choices[0]?.finishReason).toBe('STOP');
     expect(data?.complete.choices[0]?.logprobs?.map((l) => l.token)).toEqual(['Fine', ', thanks']);
-    expect(data?.complete.usage).toEqual({ promptTokens: 9, completionTokens: 2, totalTokens: 11 });
+    expect(data?.complete.usage).toMatchObject({ promptTokens: 9, completionTokens: 2, totalTokens: 11 });
     expect(data?.complete.id).toMatch(/^chatcmpl-/);
   });
 });

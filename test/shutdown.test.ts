@@ -320,7 +320,7 @@ describe('SIGTERM to the real process while streams run', () => {
     const last = inGrace.payloads.at(-1)?.data?.completionStream;
     expect(last?.accumulatedText).toBe('one two three four five');
     expect(last?.finishReason).toBe('STOP');
-    expect(last?.usage).toEqual({ promptTokens: 13, completionTokens: 5, totalTokens: 18 });
+    expect(last?.usage).toMatchObject({ promptTokens: 13, completionTokens: 5, totalTokens: 18 });
     // It ended well before the grace was over, and so before the process exited.
     expect(inGraceDoneAt - signalledAt).toBeLessThan(GRACE_MS);
   });
