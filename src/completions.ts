@@ -8,16 +8,13 @@ import { performance } from 'node:perf_hooks';
 import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
-import type { Logger } from 'pino';
 import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
-import { ShuttingDown, shuttingDownError, type Lifecycle } from './lifecycle.js';
+import type { Services } from './builder.js';
+import { ShuttingDown, shuttingDownError } from './lifecycle.js';
 import type { ApiKey } from './keys.js';
-import type { Ledger, LedgerOutcome } from './ledger.js';
-import type { ConcurrencyLimiter } from './limiter.js';
-import type { Metrics } from './metrics.js';
+import type { LedgerOutcome } from './ledger.js';
 import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
-import type { Pricing } from './pricing.js';
-import type { Admission, Quotas } from './quotas.js';
+import type { Admission } from './quotas.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
 import { contextWindow } from './tokens.js';
 import type { PreparedRequest } from './validation.js';
@@ -30,30 +27,12 @@ export interface Target {
   upstream: string;
 }
 
-/** Everything a completion needs from the app, built once per operation. */
-export interface RunOptions {
-  /** The requested target first, then the fallbacks in order. */
-  targets: (requestedModel: string) => Target[];
-  logger: Logger;
-  secrets: readonly string[];
-  /** Bounds the wait for the body (mutation) or the first chunk (stream) once the upstream answered. */
-  timeoutMs: number;
-  /** Bounds the silence between two chunks of a stream. */
-  idleTimeoutMs: number;
-  limiter: ConcurrencyLimiter;
-  lifecycle: Lifecycle;
-  metrics: Metrics;
-  /** Log prompt and completion text (off by default: logs carry counts only). */
-  logPrompts: boolean;
+/** Everything a completion needs: the app's services and who is asking. */
+export interface RunOptions extends Services {
   requestId: string;
   operationName: string | null;
   /** The caller's gateway key; null when the gateway runs open. */
   key: ApiKey | null;
-  quotas: Quotas;
-  ledger: Ledger;
-  pricing: Pricing;
-  /** Completion tokens reserved against a key's limits when the request sets no maxTokens. */
-  reserveCompletionTokens: number;
 }
 
 /** Usage with its price: USD, or null when the model has none. */
@@ -151,7 +130,8 @@ class Operation {
    * plus the completion it may produce). Throws RATE_LIMITED or QUOTA_EXCEEDED.
    */
   async reserve(): Promise<void> {
-    const { key, quotas, pricing, reserveCompletionTokens } = this.options;
+    const { key, quotas, pricing, config } = this.options;
+    const reserveCompletionTokens = config.reserveCompletionTokens;
     if (!key) return;
     const { request, promptTokens } = this.prepared;
     const completion = (request.maxTokens ?? reserveCompletionTokens) * (request.n ?? 1);
@@ -338,7 +318,7 @@ class Operation {
         durationMs,
         timeToFirstChunkMs: firstChunkMs ?? undefined,
         fallbacks: this.fallbacks || undefined,
-        ...(this.options.logPrompts ? { prompt: this.prepared.request.messages ?? this.prepared.request.prompt, text } : {}),
+        ...(this.options.config.logPrompts ? { prompt: this.prepared.request.messages ?? this.prepared.request.prompt, text } : {}),
       },
       'completion finished',
     );
@@ -397,7 +377,7 @@ export async function runCompletion(
       }
       const controller = current;
       const deadline = new Deadline(controller);
-      const events = operation.events(deadline, 'response', options.timeoutMs);
+      const events = operation.events(deadline, 'response', options.config.upstreamTimeoutMs);
       try {
         const result = await operation.call(target, (request) =>
           target.provider.complete(request, controller.signal, events),
@@ -594,14 +574,14 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     emit: (chunk: ChunkShape) => Promise<void>,
   ): Promise<void> {
     const deadline = new Deadline(controller);
-    const events = operation.events(deadline, 'first chunk', options.timeoutMs);
+    const events = operation.events(deadline, 'first chunk', options.config.upstreamTimeoutMs);
     // A choice's last chunk is held until the next event, so the stream's final chunk can
     // carry both a finish reason and the usage that the upstream sends after it.
     let held: ChunkShape | undefined;
     let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
     try {
       for await (const delta of provider.stream(request, controller.signal, events)) {
-        deadline.arm('next chunk', options.idleTimeoutMs);
+        deadline.arm('next chunk', options.config.upstreamIdleTimeoutMs);
         header = { id: delta.id, model: delta.model, created: delta.created };
         if (delta.usage) progress.upstreamUsage = delta.usage;
         if (delta.index < 0) continue;

@@ -3,6 +3,8 @@
  * the ledger and budgets. MODEL_PRICES (JSON) adds or overrides entries; a model with no
  * price is counted in tokens only (cost null, budgets do not apply to it).
  */
+import { lookupModel } from './tokens.js';
+
 export interface Price {
   input: number;
   output: number;
@@ -33,8 +35,6 @@ const LIST_PRICES: Record<string, Price> = {
   simulator: { input: 0, output: 0 },
 };
 
-const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{4})$/;
-
 export class Pricing {
   private readonly prices: Record<string, Price>;
 
@@ -43,7 +43,7 @@ export class Pricing {
   }
 
   price(model: string): Price | null {
-    return this.prices[model] ?? this.prices[model.replace(DATE_SUFFIX, '')] ?? null;
+    return lookupModel(this.prices, model) ?? null;
   }
 
   /** USD for these tokens, or null when the model has no price. */

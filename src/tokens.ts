@@ -59,8 +59,13 @@ MODELS[SIMULATOR_MODEL] = { contextWindow: 4_097, encoding: 'cl100k_base' };
 
 const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{4})$/;
 
+/** A model's entry in a table keyed by model name; dated snapshots fall back to their family. */
+export function lookupModel<T>(table: Readonly<Record<string, T>>, model: string): T | undefined {
+  return table[model] ?? table[model.replace(DATE_SUFFIX, '')];
+}
+
 function specFor(model: string): ModelSpec | undefined {
-  return MODELS[model] ?? MODELS[model.replace(DATE_SUFFIX, '')];
+  return lookupModel(MODELS, model);
 }
 
 /** The model's context window in tokens, or null for models we do not know. */

@@ -185,22 +185,9 @@ const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk').impl
 });
 
 function runOptions(ctx: Context, info: GraphQLResolveInfo): RunOptions {
-  const { config, targets, limiter, lifecycle, metrics, logger, secrets, quotas, ledger, pricing } = ctx.services;
   return {
+    ...ctx.services,
     key: ctx.apiKey,
-    quotas,
-    ledger,
-    pricing,
-    reserveCompletionTokens: config.reserveCompletionTokens,
-    targets,
-    limiter,
-    lifecycle,
-    metrics,
-    logger,
-    secrets,
-    timeoutMs: config.upstreamTimeoutMs,
-    idleTimeoutMs: config.upstreamIdleTimeoutMs,
-    logPrompts: config.logPrompts,
     requestId: ctx.requestId,
     // Clients often send a named operation without `operationName`: the document knows it.
     operationName: ctx.operationName ?? info.operation.name?.value ?? null,
