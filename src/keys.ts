@@ -112,15 +112,16 @@ export class KeyStore {
     return rows.length === 1 && rows[0] ? toApiKey(rows[0]) : null;
   }
 
+  /** Revokes a live key; null when there is no such key or it was revoked already. */
   async revoke(id: string): Promise<ApiKey | null> {
-    await this.database.db
+    const result = await this.database.db
       .updateTable('api_keys')
       .set({ revoked_at: Date.now() })
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
-      .execute();
+      .executeTakeFirst();
     this.invalidate();
-    return this.get(id);
+    return result.numUpdatedRows > 0n ? this.get(id) : null;
   }
 
   async setLimits(id: string, limits: Partial<KeyLimits>): Promise<ApiKey | null> {

@@ -33,19 +33,30 @@ export function parseDatabaseUrl(url: string): { dialect: Dialect; target: strin
 export async function openDatabase(url: string): Promise<Db> {
   const { dialect, target } = parseDatabaseUrl(url);
   let db: Kysely<DatabaseSchema>;
+  let sqlite: Database.Database | undefined;
   if (dialect === 'sqlite') {
     if (target !== ':memory:') mkdirSync(dirname(resolve(target)), { recursive: true });
-    const sqlite = new Database(target);
+    sqlite = new Database(target);
+    // Before WAL: switching the journal mode can itself meet a busy database.
+    sqlite.pragma('busy_timeout = 5000');
     // WAL: readers never block the ledger's writes; NORMAL sync is durable at each checkpoint.
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 5000');
     db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
-    db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: target, max: 10 }) }) });
+    const pool = new pg.Pool({ connectionString: target, max: 10 });
+    // A pooled connection the server drops (restart, failover) must not crash the process:
+    // pg discards it and the next query reconnects.
+    pool.on('error', () => undefined);
+    db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
   }
+  // Kysely has no migration lock on SQLite: a write lock around the migration keeps two
+  // processes opening a new file at once (server and CLI) from both creating the tables,
+  // and a crash mid-migration from leaving half a schema.
+  sqlite?.exec('BEGIN IMMEDIATE');
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
+  sqlite?.exec(error || failed ? 'ROLLBACK' : 'COMMIT');
   if (error || failed) {
     await db.destroy();
     throw new Error(`database migration failed${failed ? ` at ${failed.migrationName}` : ''}: ${String(error)}`);

@@ -218,7 +218,7 @@ builder.mutationField('revokeApiKey', (t) =>
     resolve: async (_root, { id }, ctx) => {
       requireAdmin(ctx);
       const key = await ctx.services.keys.revoke(String(id));
-      if (!key) throw badInput('id', `no key with id ${String(id)}`);
+      if (!key) throw badInput('id', `no live key with id ${String(id)}`);
       return key;
     },
   }),
