@@ -268,7 +268,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         });
       });
       await warm;
-      if (!config.requireAuth && (await keys.liveKeys()) === 0) {
+      if (!config.requireAuth && (await keys.keyCount()) === 0) {
         logger.warn('no gateway API keys exist: the gateway is OPEN to anyone who can reach it (create one with `npm run keys -- create --name admin --admin`)');
       }
       const { port } = server.address() as AddressInfo;

@@ -1,7 +1,8 @@
 /**
  * Who is calling. A gateway key comes as `Authorization: Bearer gk_…` over HTTP and SSE,
  * and as `connectionParams.authorization` over graphql-ws. Keys are required as soon as
- * one exists (or GATEWAY_REQUIRE_AUTH=true); with none, the gateway runs open for local use.
+ * one has been created (or GATEWAY_REQUIRE_AUTH=true); with none ever, the gateway runs
+ * open for local use.
  */
 import type { GraphQLError } from 'graphql';
 import type { Services } from './builder.js';
@@ -29,7 +30,7 @@ export async function authenticate(services: Services, authorization: unknown): 
     if (!key) throw unauthenticated('The gateway API key is not valid (unknown or revoked)');
     return key;
   }
-  if (services.config.requireAuth || (await services.keys.liveKeys()) > 0) {
+  if (services.config.requireAuth || (await services.keys.keyCount()) > 0) {
     throw unauthenticated('A gateway API key is required: send Authorization: Bearer gk_…');
   }
   return null;

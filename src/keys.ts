@@ -151,13 +151,15 @@ export class KeyStore {
     return found;
   }
 
-  /** How many keys are live: auth is required as soon as there is one. */
-  async liveKeys(): Promise<number> {
+  /**
+   * How many keys were ever created, revoked ones included: auth is required as soon as
+   * there is one, and revoking the last key must not open the gateway.
+   */
+  async keyCount(): Promise<number> {
     if (this.activeCount && this.activeCount.until > Date.now()) return this.activeCount.count;
     const row = await this.database.db
       .selectFrom('api_keys')
       .select((eb) => eb.fn.countAll<number>().as('count'))
-      .where('revoked_at', 'is', null)
       .executeTakeFirstOrThrow();
     this.activeCount = { count: Number(row.count), until: Date.now() + this.cacheTtlMs };
     return this.activeCount.count;

@@ -18,7 +18,7 @@ import type {
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { YogaServerInstance } from 'graphql-yoga';
+import { createGraphQLError, type YogaServerInstance } from 'graphql-yoga';
 import type { Context } from './builder.js';
 import type { Limits, WebSocketLimits } from './config.js';
 import { gatewayError, ErrorCode } from './errors.js';
@@ -122,7 +122,11 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
         try {
           apiKey = await options.authenticate(ctx.connectionParams?.['authorization']);
         } catch (error) {
-          return [error as GraphQLError];
+          // `http.status` is for HTTP responses; Yoga strips it there, so do it here.
+          const { message, extensions } = error as GraphQLError;
+          const rest = { ...extensions };
+          delete rest['http'];
+          return [createGraphQLError(message, { extensions: rest })];
         }
         const enveloped = yoga.getEnveloped({
           apiKey,
