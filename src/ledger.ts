@@ -85,12 +85,17 @@ export class Ledger {
     if (this.buffer.length >= BATCH_ROWS) void this.flush();
   }
 
-  /** Writes every buffered row; concurrent calls share one write. */
-  flush(): Promise<void> {
-    this.flushing ??= this.write().finally(() => {
+  /**
+   * Writes every row recorded before the call. One write at a time: a caller arriving during
+   * a write waits for it, then writes whatever that write did not take.
+   */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0) return;
+    this.flushing = this.write().finally(() => {
       this.flushing = undefined;
     });
-    return this.flushing;
+    await this.flushing;
   }
 
   private async write(): Promise<void> {
@@ -110,7 +115,6 @@ export class Ledger {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
-    if (this.buffer.length > 0) await this.flush();
   }
 
   /** USD recorded for a key since a time (flushed rows; the caller adds what it tracks in memory). */

@@ -86,8 +86,9 @@ export class Quotas {
   /** Throws RATE_LIMITED or QUOTA_EXCEEDED, or reserves the estimate and returns its admission. */
   async admit(key: ApiKey, estimate: Estimate): Promise<Admission> {
     const { limits } = key;
-    // Spend is seeded from the ledger before this process adds to it, so nothing counts twice.
-    if (estimate.costUsd !== null) await this.loadSpend(key.id);
+    // Spend is seeded from the ledger before this process adds to it (a fallback to a priced
+    // model can bill an unpriced request), so nothing is lost or counted twice.
+    await this.loadSpend(key.id);
     // From here on, synchronous: nothing can interleave between check and reservation.
     const now = Date.now();
     const state = this.state(key.id);
