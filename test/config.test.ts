@@ -4,6 +4,9 @@
  * that never shows the key, a clean exit on SIGTERM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,7 +182,8 @@ const children: ChildProcess[] = [];
 function startMain(env: Record<string, string>): Running {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
+    // A database of its own, never the working tree's ./data.
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: `file:${join(mkdtempSync(join(tmpdir(), 'gw-main-')), 'gw.db')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -269,7 +273,7 @@ describe.concurrent('main process', () => {
     await eventually(
       () => jsonLines(run.stdout).some(isListening) || run.child.exitCode !== null,
       'a "listening" log line or the process exiting',
-      12_000,
+      30_000,
     ).catch(() => undefined); // the assertion below reports what the process wrote instead
     const listening = jsonLines(run.stdout).find(isListening);
     expect(listening, `no "listening" line; stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBeDefined();

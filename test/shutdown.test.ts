@@ -14,6 +14,9 @@
  * `it` then checks one promise of the drain.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { print, type ExecutionResult } from 'graphql';
@@ -51,7 +54,8 @@ const children: ChildProcess[] = [];
 function startMain(env: Record<string, string>): Running {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
+    // A database of its own, never the working tree's ./data.
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: `file:${join(mkdtempSync(join(tmpdir(), 'gw-main-')), 'gw.db')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -212,7 +216,7 @@ beforeAll(async () => {
   await eventually(
     () => hasLogLine(run, 'gateway listening') || run.child.exitCode !== null,
     'the gateway to log "gateway listening"',
-    12_000,
+    30_000,
   );
   if (!hasLogLine(run, 'gateway listening')) throw new Error(`gateway did not start:\n${run.stdout}\n${run.stderr}`);
   const base = `http://127.0.0.1:${port}`;
@@ -282,7 +286,7 @@ beforeAll(async () => {
   } finally {
     await client.dispose();
   }
-}, 20_000);
+}, 50_000);
 
 afterAll(async () => {
   for (const child of children) {
