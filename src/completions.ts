@@ -73,15 +73,28 @@ const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTR
 /** One re-armable timer that aborts the upstream call with an UpstreamTimeout reason. */
 class Deadline {
   private timer: NodeJS.Timeout | undefined;
+  private phase: UpstreamTimeout['phase'] = 'response';
+  private ms = 0;
   constructor(private readonly controller: AbortController) {}
 
+  /**
+   * Re-arming with the same duration (every chunk of a stream) only refreshes the one
+   * timer: no new timer and no closure per chunk.
+   */
   arm(phase: UpstreamTimeout['phase'], ms: number): void {
+    this.phase = phase;
+    if (this.timer && this.ms === ms) {
+      this.timer.refresh();
+      return;
+    }
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.controller.abort(new UpstreamTimeout(phase, ms)), ms);
+    this.ms = ms;
+    this.timer = setTimeout(() => this.controller.abort(new UpstreamTimeout(this.phase, this.ms)), ms);
   }
 
   clear(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }
 
