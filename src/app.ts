@@ -196,6 +196,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
+    // http.ts caps the body before Yoga sees it; Yoga's own cap would re-stream every body.
+    maxRequestBodySize: false,
     batching: limits.batchLimit > 0 ? { limit: limits.batchLimit } : false,
     cors: corsFor(limits.allowedOrigins),
     graphiql: limits.graphiql
