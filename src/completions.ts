@@ -16,8 +16,7 @@ import type { LedgerOutcome } from './ledger.js';
 import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
 import type { Admission } from './quotas.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
-import { contextWindow } from './tokens.js';
-import type { PreparedRequest } from './validation.js';
+import { fitsWindow, type PreparedRequest } from './validation.js';
 
 /** One place a request can be served: an upstream and the model to ask it for. */
 export interface Target {
@@ -102,12 +101,6 @@ function sumUsage(promptTokens: number, completionTokens: number): Usage {
   return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
 }
 
-/** A target is only worth trying if the prompt fits its model's window. */
-function fits(prepared: PreparedRequest, model: string): boolean {
-  const window = contextWindow(model);
-  return window === null || prepared.promptTokens + (prepared.request.maxTokens ?? 1) <= window;
-}
-
 /**
  * The state of one operation: the controller of its current upstream call (registered
  * with the lifecycle so a shutdown can cut it), its span, and what its log line says.
@@ -117,7 +110,6 @@ class Operation {
   readonly span: Span;
   private outcome = 'ok';
   private model: string;
-  private usage: Usage | null = null;
   private firstChunkMs: number | null = null;
   private fallbacks = 0;
   /** Set once a request has gone to an upstream: from then on the operation is in the ledger. */
@@ -346,7 +338,8 @@ type Ending =
 function targetsFor(prepared: PreparedRequest, options: RunOptions): Target[] {
   const [first, ...rest] = options.targets(prepared.request.model);
   if (!first) throw new Error('no upstream target configured');
-  return [first, ...rest.filter((t) => fits(prepared, t.model))];
+  // A fallback is only worth trying if the prompt fits its model's window.
+  return [first, ...rest.filter((t) => fitsWindow(prepared.promptTokens, prepared.request.maxTokens, t.model))];
 }
 
 /** `complete`: the first target that answers, bounded by the timers, cancelled if the client leaves. */

@@ -123,6 +123,17 @@ function toRequest(input: CompletionInputValue, model: string): CompletionReques
   return request;
 }
 
+/** Prompt + the completion asked for (at least one token). */
+function tokensNeeded(promptTokens: number, maxTokens: number | undefined): number {
+  return promptTokens + (maxTokens ?? 1);
+}
+
+/** Whether a request fits `model`'s context window (always, for models whose window is unknown). */
+export function fitsWindow(promptTokens: number, maxTokens: number | undefined, model: string): boolean {
+  const window = contextWindow(model);
+  return window === null || tokensNeeded(promptTokens, maxTokens) <= window;
+}
+
 /** Validates the input and counts the prompt; throws a typed GraphQLError when it is refused. */
 export async function prepareRequest(input: CompletionInputValue, defaultModel: string): Promise<PreparedRequest> {
   const problem = firstProblem(input);
@@ -132,9 +143,8 @@ export async function prepareRequest(input: CompletionInputValue, defaultModel: 
   const tokenizer = await Tokenizer.forModel(model);
   const promptTokens = tokenizer.countPrompt(request);
   const window = contextWindow(model);
-  if (window !== null) {
-    const needed = promptTokens + (request.maxTokens ?? 1);
-    if (needed > window) throw contextLengthExceeded(model, window, needed);
+  if (window !== null && !fitsWindow(promptTokens, request.maxTokens, model)) {
+    throw contextLengthExceeded(model, window, tokensNeeded(promptTokens, request.maxTokens));
   }
   return { request, tokenizer, promptTokens };
 }
