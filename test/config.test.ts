@@ -3,18 +3,13 @@
  * bad variable, and the real `main` process (exit code 1 on bad config, a start-up log line
  * that never shows the key, a clean exit on SIGTERM).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually } from './helpers.js';
+import { freePort, jsonLines, startMain } from './process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -169,57 +164,6 @@ describe('loadConfig', () => {
 // The real process
 // ---------------------------------------------------------------------------
 
-interface Running {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exit: Promise<number | null>;
-}
-
-const children: ChildProcess[] = [];
-
-/** Starts `node --import tsx src/main.ts` with exactly `env` (plus PATH), not the test's own environment. */
-function startMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    // A database of its own, never the working tree's ./data.
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: `file:${join(mkdtempSync(join(tmpdir(), 'gw-main-')), 'gw.db')}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const running: Running = {
-    child,
-    stdout: '',
-    stderr: '',
-    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (running.stdout += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (running.stderr += chunk.toString('utf8')));
-  return running;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** The complete JSON log lines written so far (a line still being written is skipped). */
-function jsonLines(text: string): Record<string, unknown>[] {
-  const lines = text.split('\n').slice(0, -1);
-  const parsed: Record<string, unknown>[] = [];
-  for (const line of lines) {
-    try {
-      parsed.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // not a JSON log line
-    }
-  }
-  return parsed;
-}
 
 let fake: FakeUpstream;
 
@@ -228,10 +172,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // Only reached with a child still running when a test failed midway.
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
   await fake?.close();
 });
 

@@ -5,13 +5,10 @@
  * requests; rows batched in memory and flushed on shutdown (also by a real process on
  * SIGTERM) and before `usage` reads them; `usage` sums that match the rows.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { encode, encodeChat } from 'gpt-tokenizer/model/gpt-4o-mini';
@@ -32,8 +29,8 @@ import { KeyStore } from '../src/keys.js';
 import { Pricing } from '../src/pricing.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually, graphql, startGateway, type GraphQLErrorShape, type TestGateway } from './helpers.js';
+import { freePort, startMain } from './process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DAY_MS = 86_400_000;
 /** The main gateway's UPSTREAM_IDLE_TIMEOUT_MS: long enough for a client to leave first, short enough to wait for. */
 const IDLE_TIMEOUT_MS = 800;
@@ -204,46 +201,6 @@ function webSocketWith(headers: Record<string, string>) {
 // The real process
 // ---------------------------------------------------------------------------
 
-interface Running {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exit: Promise<number | null>;
-}
-
-const children: ChildProcess[] = [];
-
-function startMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const running: Running = {
-    child,
-    stdout: '',
-    stderr: '',
-    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (running.stdout += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (running.stderr += chunk.toString('utf8')));
-  return running;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-afterAll(() => {
-  // Only reached with a child still running when a test failed midway.
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
 
 // ---------------------------------------------------------------------------
 // Expected usage from the rows

@@ -13,12 +13,6 @@
  * The whole scenario runs once in `beforeAll` and records what every client saw; each
  * `it` then checks one promise of the drain.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { print, type ExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -26,8 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompletionStreamDocument, type CompletionStreamSubscription } from '../src/generated/operations.js';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './fake-upstream.js';
 import { eventually, sse, type GraphQLErrorShape, type SseEvent } from './helpers.js';
+import { freePort, jsonLines, startMain, type Running } from './process.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GRACE_MS = 2000;
 const PROMPT = {
   inGrace: 'shutdown test: the stream that finishes inside the grace',
@@ -42,55 +36,6 @@ type Payload = ExecutionResult<CompletionStreamSubscription>;
 // The process
 // ---------------------------------------------------------------------------
 
-interface Running {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exit: Promise<number | null>;
-}
-
-const children: ChildProcess[] = [];
-
-function startMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    // A database of its own, never the working tree's ./data.
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: `file:${join(mkdtempSync(join(tmpdir(), 'gw-main-')), 'gw.db')}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const running: Running = {
-    child,
-    stdout: '',
-    stderr: '',
-    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => (running.stdout += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (running.stderr += chunk.toString('utf8')));
-  return running;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** The complete JSON log lines written so far (a line still being written is skipped). */
-function jsonLines(text: string): Record<string, unknown>[] {
-  const parsed: Record<string, unknown>[] = [];
-  for (const line of text.split('\n').slice(0, -1)) {
-    try {
-      parsed.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // not a JSON log line
-    }
-  }
-  return parsed;
-}
 
 function hasLogLine(run: Running, msg: string): boolean {
   return jsonLines(run.stdout).some((l) => l['msg'] === msg);
@@ -289,9 +234,6 @@ beforeAll(async () => {
 }, 50_000);
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
   await fake?.close();
 });
 
