@@ -408,16 +408,11 @@ async function upstreamStats(rig: Rig, reset = false): Promise<{ maxLateMs: numb
   return (await response.json()) as { maxLateMs: number; meanLateMs: number; maxBurstMs: number };
 }
 
-async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
-  log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms`);
-  const gw = await freshGateway(rig);
-  await sleep(1000);
-  const base = memoryOf(gw.pid).rss;
-  await upstreamStats(rig, true);
-  const load = forkLoad();
-  const command: StreamsCommand = {
+/** N streams of N_CHUNKS chunks paced N_GAP_MS apart, 100 per socket. */
+function streamsCommand(rig: Rig, port: number, n: number): StreamsCommand {
+  return {
     type: 'streams',
-    port: gw.port,
+    port,
     key: rig.key,
     n,
     perSocket: 100,
@@ -426,7 +421,16 @@ async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
     nominalGapMs: N_GAP_MS,
     timeoutMs: N_CHUNKS * N_GAP_MS + 120_000,
   };
-  load.child.send(command);
+}
+
+async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
+  log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms`);
+  const gw = await freshGateway(rig);
+  await sleep(1000);
+  const base = memoryOf(gw.pid).rss;
+  await upstreamStats(rig, true);
+  const load = forkLoad();
+  load.child.send(streamsCommand(rig, gw.port, n));
   await load.next<{ sockets: number }>('ready');
   const loadPid = load.child.pid ?? 0;
   const poller = rssPoller(gw.pid, 100);
@@ -639,18 +643,7 @@ async function heapScenario(rig: Rig, n: number): Promise<HeapFigure | undefined
   await Promise.all(Array.from({ length: 20 }, () => wsStream(warm, 'bench-c3-d10')));
   await warm.dispose();
   const load = forkLoad();
-  const command: StreamsCommand = {
-    type: 'streams',
-    port: gw.port,
-    key: rig.key,
-    n,
-    perSocket: 100,
-    model: `bench-c${N_CHUNKS}-d${N_GAP_MS}`,
-    chunks: N_CHUNKS,
-    nominalGapMs: N_GAP_MS,
-    timeoutMs: N_CHUNKS * N_GAP_MS + 120_000,
-  };
-  load.child.send(command);
+  load.child.send(streamsCommand(rig, gw.port, n));
   await load.next('ready');
   await sleep(1000);
   const idleFile = await snapshotOf(gw, dir, new Set());

@@ -69,6 +69,43 @@ function expectTooComplex(errors: GraphQLErrorShape[] | undefined, limit: string
 
 const PROMPT = '{ prompt: "Hi" }';
 
+/**
+ * POSTs a chunked (no Content-Length) JSON body that `write` sends piece by piece, and
+ * resolves with the answer as soon as it is complete, ended request or not.
+ */
+function postChunked(endpoint: string, write: (request: http.ClientRequest) => void): Promise<{ status: number; body: unknown }> {
+  const url = new URL(endpoint);
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          request.destroy();
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        });
+      },
+    );
+    // The server may close its side while this one still holds the request open.
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
+    });
+    write(request);
+  });
+}
+
 describe('graphql-armor limits at their defaults', () => {
   const ctx = useGatewayWithFake();
 
@@ -314,34 +351,7 @@ describe('request body cap: MAX_BODY_BYTES=2048', () => {
   });
 
   it('answers 413 to a chunked body as soon as it passes the cap, without waiting for its end', async () => {
-    const url = new URL(ctx.gw.httpUrl);
-    const response = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-      const request = http.request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => {
-            request.destroy();
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-            } catch (error) {
-              reject(error instanceof Error ? error : new Error(String(error)));
-            }
-          });
-        },
-      );
-      // The server may close its side while this one still holds the request open.
-      request.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
-      });
+    const response = await postChunked(ctx.gw.httpUrl, (request) => {
       expect(request.getHeader('content-length')).toBeUndefined();
       // 3 × 1000 bytes of a valid JSON start, and never the end of the body.
       request.write(`{"query":"{ models { id } }${' '.repeat(1000 - 27)}`);
@@ -358,24 +368,7 @@ describe('request body cap: MAX_BODY_BYTES=2048', () => {
   });
 
   it('runs a chunked body under the cap', async () => {
-    const url = new URL(ctx.gw.httpUrl);
-    const response = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-      const request = http.request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-        },
-      );
-      request.on('error', reject);
+    const response = await postChunked(ctx.gw.httpUrl, (request) => {
       const body = bodyOfSize(2000);
       request.write(body.slice(0, 700));
       request.write(body.slice(700, 1400));
