@@ -76,37 +76,27 @@ mutation Complete {
 }
 `;
 
-function openAIProvider(
-  config: Config,
-  logger: Logger,
-  upstream: { apiKey: string | undefined; baseURL: string | undefined },
-): OpenAIProvider {
-  const sdkLogger = logger.child({ component: 'openai-sdk' });
+function openAIProvider(config: Config, upstream: { apiKey: string | undefined; baseURL: string | undefined }): OpenAIProvider {
   return new OpenAIProvider({
     apiKey: upstream.apiKey,
     baseURL: upstream.baseURL,
     timeoutMs: config.upstreamTimeoutMs,
     maxRetries: config.upstreamMaxRetries,
-    logger: {
-      error: (message: string) => sdkLogger.error(message),
-      warn: (message: string) => sdkLogger.warn(message),
-      info: (message: string) => sdkLogger.info(message),
-      debug: (message: string) => sdkLogger.debug(message),
-    },
   });
 }
 
 /** The main upstream with the requested model, then FALLBACK_MODELS on it, then the second upstream. */
-function targetPlan(config: Config, logger: Logger): { provider: Provider; targets: (model: string) => Target[] } {
+function targetPlan(config: Config): { provider: Provider; providers: Provider[]; targets: (model: string) => Target[] } {
   if (config.upstream.kind === 'simulator') {
     const provider = new SimulatorProvider({ tokenDelayMs: config.simulatorTokenDelayMs });
-    return { provider, targets: (model) => [{ provider, model, upstream: 'simulator' }] };
+    return { provider, providers: [provider], targets: (model) => [{ provider, model, upstream: 'simulator' }] };
   }
-  const provider = openAIProvider(config, logger, config.upstream);
+  const provider = openAIProvider(config, config.upstream);
   const { models, upstream } = config.fallback;
-  const second = upstream ? openAIProvider(config, logger, upstream) : undefined;
+  const second = upstream ? openAIProvider(config, upstream) : undefined;
   return {
     provider,
+    providers: second ? [provider, second] : [provider],
     targets: (model) => {
       const targets: Target[] = [{ provider, model, upstream: 'primary' }];
       for (const fallback of models) if (fallback !== model) targets.push({ provider, model: fallback, upstream: 'primary' });
@@ -148,7 +138,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const ledger = new Ledger(database, logger, config.ledgerFlushMs);
   const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
   const pricing = new Pricing(config.modelPrices);
-  const { provider, targets } = targetPlan(config, logger);
+  const { provider, providers, targets } = targetPlan(config);
   const secrets = [
     config.upstream.kind === 'openai' ? config.upstream.apiKey : undefined,
     config.fallback.upstream?.apiKey,
@@ -308,6 +298,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         await closed;
         clearTimeout(force);
         await yoga.dispose();
+        await Promise.all(providers.map((p) => p.close?.()));
         // Every operation has finished (or was cut) and recorded its row: write them all.
         await ledger.close();
         await database.close();

@@ -1,15 +1,25 @@
 /**
- * Any OpenAI-compatible upstream through the official SDK. The only file that knows
- * OpenAI's wire names (snake_case, `choices[].delta`, `stream_options`, …).
+ * Any OpenAI-compatible upstream. The only file that knows OpenAI's wire names
+ * (snake_case, `choices[].delta`, `stream_options`, …); the wire types are the official
+ * SDK's, the HTTP is `UpstreamClient`'s.
  */
-import OpenAI from 'openai';
+import { APIError } from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
   ChatCompletionTokenLogprob,
 } from 'openai/resources/chat/completions';
-import type { Completion, CompletionChoice, CompletionCreateParamsBase } from 'openai/resources/completions';
+import type {
+  Completion,
+  CompletionChoice,
+  CompletionCreateParamsBase,
+  CompletionCreateParamsNonStreaming,
+  CompletionCreateParamsStreaming,
+} from 'openai/resources/completions';
+import type OpenAI from 'openai';
 import type {
   CallEvents,
   CompletionRequest,
@@ -20,18 +30,9 @@ import type {
   TokenLogprob,
   Usage,
 } from './provider.js';
+import { sseEvents, UpstreamClient, type UpstreamClientOptions } from './upstream-client.js';
 
-export interface OpenAIProviderOptions {
-  /** Sent as `Authorization: Bearer`; servers that need none (Ollama, vLLM) get a placeholder. */
-  apiKey: string | undefined;
-  /** Default OpenAI's API. */
-  baseURL: string | undefined;
-  /** Per-attempt wait for response headers; the gateway bounds the rest itself. */
-  timeoutMs: number;
-  /** SDK retries (429, 5xx, connection errors) before a response has started. */
-  maxRetries: number;
-  logger: OpenAI['logger'];
-}
+export type OpenAIProviderOptions = UpstreamClientOptions;
 
 // Reasoning models refuse `max_tokens` on chat; everything else (and most compatible
 // servers) still expects it.
@@ -109,32 +110,19 @@ function chatLogprobs(content: ChatCompletionTokenLogprob[] | null | undefined):
 
 export class OpenAIProvider implements Provider {
   readonly description: string;
-  private readonly client: OpenAI;
-  private readonly timeoutMs: number;
+  private readonly client: UpstreamClient;
 
   constructor(options: OpenAIProviderOptions) {
-    this.client = new OpenAI({
-      apiKey: options.apiKey ?? 'not-needed',
-      baseURL: options.baseURL,
-      maxRetries: options.maxRetries,
-      timeout: options.timeoutMs,
-      logger: options.logger,
-      logLevel: 'warn',
-    });
-    this.timeoutMs = options.timeoutMs;
+    this.client = new UpstreamClient(options);
     this.description = `OpenAI-compatible upstream at ${this.client.baseURL}`;
   }
 
-  // `asResponse()` resolves once the status and headers are in (retries done), so the
-  // caller's body timer starts there and never races the SDK's retry-after waits.
   async complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult> {
-    const options = { signal, timeout: this.timeoutMs };
     if (request.messages) {
-      const response = await this.client.chat.completions
-        .create({ ...chatParams(request), stream: false }, options)
-        .asResponse();
+      const body: ChatCompletionCreateParamsNonStreaming = { ...chatParams(request), stream: false };
+      const response = await this.client.post('/chat/completions', body, signal, false);
       events.onResponse();
-      const res = (await response.json()) as ChatCompletion;
+      const res = (await response.body.json()) as ChatCompletion;
       return {
         id: res.id,
         model: res.model,
@@ -148,9 +136,10 @@ export class OpenAIProvider implements Provider {
         })),
       };
     }
-    const response = await this.client.completions.create({ ...textParams(request), stream: false }, options).asResponse();
+    const body: CompletionCreateParamsNonStreaming = { ...textParams(request), stream: false };
+    const response = await this.client.post('/completions', body, signal, false);
     events.onResponse();
-    const res = (await response.json()) as Completion;
+    const res = (await response.body.json()) as Completion;
     return {
       id: res.id,
       model: res.model,
@@ -166,33 +155,39 @@ export class OpenAIProvider implements Provider {
   }
 
   async *stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta> {
-    const options = { signal, timeout: this.timeoutMs };
     const stream_options = { include_usage: true };
-    if (request.messages) {
-      const stream = await this.client.chat.completions.create(
-        { ...chatParams(request), stream: true, stream_options },
-        options,
-      );
-      events.onResponse();
-      for await (const chunk of stream) yield* chatDeltas(chunk);
-      return;
-    }
-    const stream = await this.client.completions.create({ ...textParams(request), stream: true, stream_options }, options);
+    const chat = request.messages !== undefined;
+    const body: ChatCompletionCreateParamsStreaming | CompletionCreateParamsStreaming = chat
+      ? { ...chatParams(request), stream: true, stream_options }
+      : { ...textParams(request), stream: true, stream_options };
+    const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true);
     events.onResponse();
-    for await (const chunk of stream) {
-      for (const c of chunk.choices) {
-        if (c.text !== '' || c.finish_reason) yield delta(chunk, c.index, c.text, c.finish_reason ?? null, null);
+    let done = false;
+    for await (const sse of sseEvents(response.body)) {
+      // Anything after `[DONE]` is ignored, as the SDK does.
+      if (done) continue;
+      if (sse.data.startsWith('[DONE]')) {
+        done = true;
+        continue;
       }
-      if (chunk.usage) yield delta(chunk, -1, '', null, usage(chunk.usage));
+      const data = JSON.parse(sse.data) as (ChatCompletionChunk | Completion) & { error?: unknown };
+      // An error sent in the stream: the SDK's own shape, so it maps like any other.
+      if (data.error || sse.event === 'error') {
+        throw new APIError(undefined, data.error ?? data, undefined, undefined);
+      }
+      if (chat) yield* chatDeltas(data as ChatCompletionChunk);
+      else yield* textDeltas(data as Completion);
     }
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
-    const models: ModelInfo[] = [];
-    for await (const m of this.client.models.list({ signal, timeout: this.timeoutMs })) {
-      models.push({ id: m.id, ownedBy: m.owned_by, created: m.created ?? null });
-    }
-    return models;
+    const response = await this.client.get('/models', signal);
+    const page = (await response.body.json()) as { data?: OpenAI.Model[] };
+    return (page.data ?? []).map((m) => ({ id: m.id, ownedBy: m.owned_by, created: m.created ?? null }));
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
   }
 }
 
@@ -218,6 +213,13 @@ function* chatDeltas(chunk: ChatCompletionChunk): Generator<StreamDelta> {
     // The opening `{role: "assistant", content: ""}` chunk carries nothing to show.
     if (text === '' && !c.finish_reason) continue;
     yield delta(chunk, c.index, text, c.finish_reason ?? null, null);
+  }
+  if (chunk.usage) yield delta(chunk, -1, '', null, usage(chunk.usage));
+}
+
+function* textDeltas(chunk: Completion): Generator<StreamDelta> {
+  for (const c of chunk.choices) {
+    if (c.text !== '' || c.finish_reason) yield delta(chunk, c.index, c.text, c.finish_reason ?? null, null);
   }
   if (chunk.usage) yield delta(chunk, -1, '', null, usage(chunk.usage));
 }

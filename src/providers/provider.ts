@@ -108,4 +108,6 @@ export interface Provider {
    */
   stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta>;
   models(signal: AbortSignal): Promise<ModelInfo[]>;
+  /** Releases pooled upstream connections (at shutdown, after the drain). */
+  close?(): Promise<void>;
 }
