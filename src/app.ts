@@ -298,7 +298,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         await closed;
         clearTimeout(force);
         await yoga.dispose();
-        await Promise.all(providers.map((p) => p.close?.()));
+        await Promise.all(providers.map((p) => p.close?.() ?? Promise.resolve()));
         // Every operation has finished (or was cut) and recorded its row: write them all.
         await ledger.close();
         await database.close();

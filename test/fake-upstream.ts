@@ -72,7 +72,24 @@ export type Fault =
    * (no finish chunk, no `[DONE]`). Non-streaming: send headers and half of the JSON body, then destroy.
    * Not recorded in `aborted` (the fake closed it, not the client).
    */
-  | { kind: 'dieAfter'; chunks: number };
+  | { kind: 'dieAfter'; chunks: number }
+  /**
+   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks, then an error
+   * event in the stream (`data: {"error":{…"type":"server_error"}}`, as vLLM and OpenRouter
+   * send when generation fails after the 200) and end the response without `[DONE]`.
+   * Non-streaming: like `serverError`.
+   */
+  | { kind: 'errorAfter'; chunks: number };
+
+/** How SSE events are written (every field optional; the default is OpenAI's own framing). */
+export interface Framing {
+  /** Line ending of every line, blank separator line included. Default `'\n'`. */
+  lineEnding?: '\n' | '\r\n' | '\r';
+  /** Send a `: keep-alive` comment line before every event. Default false. */
+  comments?: boolean;
+  /** Split each event into writes of this many bytes, a turn of the event loop apart (cuts lines, line endings and UTF-8 characters). Default: one write per event. */
+  splitBytes?: number;
+}
 
 /** What the fake does. Every field is optional; `script()` starts from the defaults. */
 export interface Script {
@@ -108,6 +125,8 @@ export interface Script {
    * `'all'`: every request, `/v1/models` included.
    */
   faultOn?: 'generation' | 'all';
+  /** How stream events are framed. Default: OpenAI's (`data: …\n\n`, one write per event). */
+  framing?: Framing;
   /** Model ids listed by `GET /v1/models`. Default `['gpt-4o-mini', 'gpt-4o', 'gpt-3.5-turbo-instruct']`. */
   models?: string[];
 }
@@ -123,6 +142,8 @@ export interface FakeUpstream {
    * Sockets the fake destroys itself (`dieAfter`, `close()`) are not counted.
    */
   readonly aborted: RecordedRequest[];
+  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
+  readonly connections: number;
   /** Replace the current script (starting from the defaults) and restart the `faultTimes` count. Keeps recorded requests. */
   script(s: Script): void;
   /** Back to the default script; clears `requests` and `aborted`. */
@@ -242,6 +263,7 @@ class FakeUpstreamServer implements FakeUpstream {
   readonly requests: RecordedRequest[] = [];
   readonly aborted: RecordedRequest[] = [];
   url = '';
+  connections = 0;
 
   private current: Script = {};
   private faultsServed = 0;
@@ -257,6 +279,7 @@ class FakeUpstreamServer implements FakeUpstream {
     this.current = { ...(initial ?? {}) };
     this.server = http.createServer((req, res) => { this.onRequest(req, res); });
     this.server.on('connection', (socket: Socket) => {
+      this.connections++;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -542,6 +565,12 @@ class FakeUpstreamServer implements FakeUpstream {
         res.writeHead(200, { ...commonHeaders(), ...(stream ? SSE_HEADERS : { 'content-type': 'application/json' }) });
         res.flushHeaders();
         return;
+      case 'errorAfter':
+        if (!stream || !endpoint) {
+          this.sendJson(res, 500, errorBody('The server had an error while processing your request. Sorry about that!', 'server_error', null, null));
+          return;
+        }
+        return this.stream(ex, this.plan(endpoint, record.body ?? {}), fault);
       case 'stallAfter':
       case 'dieAfter': {
         if (stream && endpoint) {
@@ -610,7 +639,7 @@ class FakeUpstreamServer implements FakeUpstream {
     };
   }
 
-  private async stream(ex: Exchange, gen: Generation, cut?: Extract<Fault, { kind: 'stallAfter' | 'dieAfter' }>): Promise<void> {
+  private async stream(ex: Exchange, gen: Generation, cut?: Extract<Fault, { kind: 'stallAfter' | 'dieAfter' | 'errorAfter' }>): Promise<void> {
     const { res } = ex;
     res.writeHead(200, { ...commonHeaders(), ...SSE_HEADERS });
     res.flushHeaders();
@@ -626,6 +655,10 @@ class FakeUpstreamServer implements FakeUpstream {
           ex.selfClosed = true;
           res.destroy();
         }
+        if (cut.kind === 'errorAfter' && !res.destroyed) {
+          await this.writeEvent(res, JSON.stringify(errorBody('The model crashed while generating. Please retry.', 'server_error', null, null)));
+          res.end();
+        }
         return; // stallAfter: silence until the client (or close()) ends it
       }
       if (!first && delay > 0) {
@@ -637,11 +670,27 @@ class FakeUpstreamServer implements FakeUpstream {
       }
       first = false;
       if (res.destroyed) return;
-      flushed = new Promise<void>((resolve) => res.write(`data: ${JSON.stringify(frame.payload)}\n\n`, () => { resolve(); }));
+      flushed = this.writeEvent(res, JSON.stringify(frame.payload));
       if (frame.kind === 'content') contentSent++;
+      if (this.current.framing?.splitBytes) await flushed;
     }
     if (res.destroyed) return;
-    res.end('data: [DONE]\n\n');
+    await this.writeEvent(res, '[DONE]');
+    if (!res.destroyed) res.end();
+  }
+
+  /** Writes one `data:` event in the script's framing; resolves once it is flushed. */
+  private async writeEvent(res: ServerResponse, data: string): Promise<void> {
+    const framing = this.current.framing ?? {};
+    const eol = framing.lineEnding ?? '\n';
+    const text = `${framing.comments ? `: keep-alive${eol}` : ''}data: ${data}${eol}${eol}`;
+    const bytes = Buffer.from(text);
+    const step = framing.splitBytes ?? bytes.length;
+    for (let at = 0; at < bytes.length; at += step) {
+      if (res.destroyed) return;
+      await new Promise<void>((resolve) => res.write(bytes.subarray(at, at + step), () => { resolve(); }));
+      if (at + step < bytes.length) await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   private sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {

@@ -10,6 +10,7 @@
  * still the SDK's own error classes (`APIError.generate`, `APIConnectionError`, …), built
  * the way the SDK builds them, so `mapUpstreamError` stays the one place that maps them.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 
@@ -126,15 +127,14 @@ export interface SSEvent {
 /**
  * Decodes an SSE body into events. Handles `\n`, `\r\n` and `\r` line ends (also split
  * across reads), comments, multi-line `data`, and an event the body ends without a
- * blank line after. UTF-8 is decoded by the stream, so a character split across reads
- * survives.
+ * blank line after. A UTF-8 character split across reads is joined before decoding.
  */
 export async function* sseEvents(body: UpstreamResponse['body']): AsyncGenerator<SSEvent> {
-  body.setEncoding('utf8');
+  const utf8 = new StringDecoder('utf8');
   let buffer = '';
   let pendingCR = false;
-  for await (const piece of body as AsyncIterable<string>) {
-    let text = piece;
+  for await (const bytes of body as AsyncIterable<Buffer>) {
+    let text = utf8.write(bytes);
     if (pendingCR) {
       text = '\r' + text;
       pendingCR = false;
@@ -156,6 +156,7 @@ export async function* sseEvents(body: UpstreamResponse['body']): AsyncGenerator
       if (event) yield event;
     }
   }
+  buffer += utf8.end();
   if (pendingCR) buffer += '\n';
   const event = parseBlock(buffer);
   if (event) yield event;

@@ -1,0 +1,157 @@
+/**
+ * The gateway's HTTP client for upstreams (src/providers/upstream-client.ts), through the
+ * public surface: SSE framings real servers use, errors sent inside a stream, connection
+ * reuse and the retry rules.
+ */
+import { describe, expect, it } from 'vitest';
+import { CompleteDocument, CompletionStreamDocument, type CompletionInput } from '../src/generated/operations.js';
+import type { Framing } from './fake-upstream.js';
+import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient } from './helpers.js';
+
+const KEY = 'sk-test-gateway-key';
+const ctx = useGatewayWithFake();
+
+// Multi-byte characters, so a split read can cut one in half.
+const PIECES = ['Grüße', ' 🙂', ' — ', 'naïve', ' 東京'];
+const CHAT: CompletionInput = { messages: [{ role: 'USER', content: 'Go' }] };
+
+async function streamWs(url: string, input: CompletionInput = CHAT) {
+  const client = wsClient(url);
+  try {
+    return await collectWs(client, CompletionStreamDocument, { input });
+  } finally {
+    await client.dispose();
+  }
+}
+
+const framings: [string, Framing][] = [
+  ['CRLF line ends', { lineEnding: '\r\n' }],
+  ['lone CR line ends', { lineEnding: '\r' }],
+  ['keep-alive comments', { comments: true }],
+  ['events split every 3 bytes', { splitBytes: 3 }],
+  ['CRLF split every byte, with comments', { lineEnding: '\r\n', splitBytes: 1, comments: true }],
+  ['lone CR split every byte', { lineEnding: '\r', splitBytes: 1 }],
+];
+
+describe('decoding upstream streams', () => {
+  it.each(framings)('reads every chunk of a stream framed with %s', async (_name, framing) => {
+    ctx.fake.script({ choices: [PIECES], framing, usage: { prompt_tokens: 3, completion_tokens: 5 } });
+    const results = await streamWs(ctx.gw.wsUrl);
+    expect(results.map((r) => r.errors)).toEqual(results.map(() => undefined));
+    const chunks = results.map((r) => r.data?.completionStream);
+    expect(chunks.map((c) => c?.text).filter(Boolean)).toEqual(PIECES);
+    expect(chunks.at(-1)?.finishReason).toBe('STOP');
+    expect(chunks.at(-1)?.usage).toMatchObject({ promptTokens: 3, completionTokens: 5 });
+  });
+
+  it('reads a text-completion stream split every byte over SSE', async () => {
+    ctx.fake.script({ choices: [PIECES], framing: { splitBytes: 1, lineEnding: '\r\n' } });
+    const results = await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input: { prompt: 'Go' } });
+    expect(results.at(-1)?.data?.completionStream.accumulatedText).toBe(PIECES.join(''));
+  });
+
+  it('ends the stream with UPSTREAM_ERROR and the upstream’s message when it sends an error event after some chunks', async () => {
+    ctx.fake.script({ choices: [['a', 'b', 'c', 'd']], fault: { kind: 'errorAfter', chunks: 2 } });
+    for (const results of [
+      await streamWs(ctx.gw.wsUrl),
+      await collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input: CHAT }),
+    ]) {
+      expect(results.slice(0, -1).map((r) => r.data?.completionStream.text)).toEqual(['a', 'b']);
+      const error = results.at(-1)?.errors?.[0];
+      expect(error?.extensions?.['code']).toBe('UPSTREAM_ERROR');
+      expect(error?.message).toContain('The model crashed while generating');
+    }
+  });
+});
+
+describe('connections to the upstream', () => {
+  it('reuses one keep-alive connection for completions one after another', async () => {
+    const before = ctx.fake.connections;
+    for (let i = 0; i < 5; i++) {
+      const { data } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(data?.complete.text).toBe('Hello from the fake upstream.');
+    }
+    await streamWs(ctx.gw.wsUrl);
+    expect(ctx.fake.requests).toHaveLength(6);
+    expect(ctx.fake.connections - before).toBeLessThanOrEqual(1);
+  });
+
+  it('opens a connection per concurrent stream and sends every request with the key and its JSON body', async () => {
+    ctx.fake.script({ chunkDelayMs: 20 });
+    const before = ctx.fake.connections;
+    const all = await Promise.all([1, 2, 3, 4].map(() => streamWs(ctx.gw.wsUrl)));
+    for (const results of all) expect(results.at(-1)?.data?.completionStream.accumulatedText).toBe('Hello from the fake upstream.');
+    expect(ctx.fake.connections - before).toBeGreaterThanOrEqual(3);
+    for (const request of ctx.fake.requests) {
+      expect(request.headers['authorization']).toBe(`Bearer ${KEY}`);
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    }
+  });
+});
+
+describe('retry rules (UPSTREAM_MAX_RETRIES=2)', () => {
+  async function retrying<T>(run: (gw: Awaited<ReturnType<typeof startGateway>>) => Promise<T>): Promise<T> {
+    const gw = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: ctx.fake.url, UPSTREAM_MAX_RETRIES: '2' });
+    try {
+      return await run(gw);
+    } finally {
+      await gw.stop();
+    }
+  }
+
+  it('waits out a retry-after given as an HTTP date, then succeeds', async () => {
+    await retrying(async (gw) => {
+      const at = new Date(Date.now() + 1000).toUTCString();
+      ctx.fake.script({ fault: { kind: 'status', status: 503, headers: { 'retry-after': at } }, faultTimes: 1 });
+      const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(data?.complete.text).toBe('Hello from the fake upstream.');
+      expect(ctx.fake.requests).toHaveLength(2);
+    });
+  });
+
+  it('does not retry when the upstream says x-should-retry: false, and retries a 400 it says to', async () => {
+    await retrying(async (gw) => {
+      ctx.fake.script({ fault: { kind: 'status', status: 503, headers: { 'x-should-retry': 'false' } } });
+      const refused = await graphql(gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('UPSTREAM_ERROR');
+      expect(ctx.fake.requests).toHaveLength(1);
+
+      ctx.fake.reset();
+      ctx.fake.script({ fault: { kind: 'status', status: 400, headers: { 'x-should-retry': 'true', 'retry-after-ms': '10' } }, faultTimes: 1 });
+      const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(data?.complete.text).toBe('Hello from the fake upstream.');
+      expect(ctx.fake.requests).toHaveLength(2);
+    });
+  });
+
+  it('gives up the retry wait as soon as the client leaves, without asking the upstream again', async () => {
+    await retrying(async (gw) => {
+      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 30 } });
+      const client = wsClient(gw.wsUrl);
+      const done = new Promise<void>((resolve) => {
+        const unsubscribe = client.subscribe(
+          { query: 'subscription { completionStream(input: { prompt: "Hi" }) { text } }' },
+          { next: () => undefined, error: () => resolve(), complete: () => resolve() },
+        );
+        void ctx.fake.waitForRequests(1).then(() => {
+          unsubscribe();
+          resolve();
+        });
+      });
+      await done;
+      await eventually(() => gw.app.lifecycle.activeOperations === 0, 'the operation ended when its client left');
+      await client.dispose();
+      expect(ctx.fake.requests).toHaveLength(1);
+    });
+  });
+
+  it('ignores a retry-after of over a minute and retries after its own backoff', async () => {
+    await retrying(async (gw) => {
+      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 3600 }, faultTimes: 1 });
+      const { data } = await graphql(gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(data?.complete.text).toBe('Hello from the fake upstream.');
+      expect(ctx.fake.requests).toHaveLength(2);
+    });
+  });
+});
