@@ -143,6 +143,16 @@ export function summarizeProfile(profile: CpuProfile, window?: Window, top = 25)
   };
 }
 
+/** A summary as plain text: busy time, then by package, by caller package and by function. */
+export function formatSummary(summary: ProfileSummary): string {
+  const rows = (list: SelfTime[], where: boolean): string =>
+    list.map((p) => `${(p.share * 100).toFixed(1).padStart(6)}%  ${p.ms.toFixed(0).padStart(7)} ms  ${p.name}${where ? `  ${p.where}` : ''}\n`).join('');
+  return (
+    `busy ${summary.busyMs.toFixed(0)} ms of ${summary.totalMs.toFixed(0)} ms\n\nBy package:\n${rows(summary.packages, false)}` +
+    `\nBy nearest package on the stack:\n${rows(summary.callers, false)}\nBy function (self time):\n${rows(summary.functions, true)}`
+  );
+}
+
 export function readProfile(file: string): CpuProfile {
   return JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
 }
@@ -153,13 +163,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.stderr.write('usage: node --import tsx bench/profile.ts <file.cpuprofile>\n');
     process.exit(2);
   }
-  const summary = summarizeProfile(readProfile(file));
-  process.stdout.write(`busy ${summary.busyMs.toFixed(0)} ms of ${summary.totalMs.toFixed(0)} ms\n\nBy package:\n`);
-  for (const p of summary.packages) process.stdout.write(`${(p.share * 100).toFixed(1).padStart(6)}%  ${p.ms.toFixed(0).padStart(7)} ms  ${p.name}\n`);
-  process.stdout.write('\nBy nearest package on the stack:\n');
-  for (const p of summary.callers) process.stdout.write(`${(p.share * 100).toFixed(1).padStart(6)}%  ${p.ms.toFixed(0).padStart(7)} ms  ${p.name}\n`);
-  process.stdout.write('\nBy function (self time):\n');
-  for (const f of summary.functions) {
-    process.stdout.write(`${(f.share * 100).toFixed(1).padStart(6)}%  ${f.ms.toFixed(0).padStart(7)} ms  ${f.name}  ${f.where}\n`);
-  }
+  process.stdout.write(formatSummary(summarizeProfile(readProfile(file))));
 }

@@ -3,8 +3,9 @@
  * zero-latency fake upstream in bench/upstream.ts. Writes bench/RESULTS.md and
  * bench/results.json (a `--quick` run writes to its temp dir instead).
  *
- * Flags: --quick (smoke test), --no-profile (skip the CPU profiles), --keep (keep the temp
- * dir with logs and profiles), --out DIR (where to write the results).
+ * Flags: --quick (smoke test), --no-profile (skip the CPU profiles), --profiles-only (only
+ * the CPU profiles, printed; nothing written), --keep (keep the temp dir with logs and
+ * profiles), --out DIR (where to write the results).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ import {
 } from './clients.js';
 import type { IdleCommand, StreamsCommand, StreamsResult } from './load.js';
 import { readHeapSnapshot, summarizeHeap, type HeapEntry } from './heap.js';
-import { readProfile, summarizeProfile } from './profile.js';
+import { formatSummary, readProfile, summarizeProfile } from './profile.js';
 import {
   cpuSecondsOf,
   killAll,
@@ -58,6 +59,7 @@ import { gaps, summarize } from './stats.js';
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const PROFILE = !args.includes('--no-profile');
+const PROFILES_ONLY = args.includes('--profiles-only');
 const KEEP = args.includes('--keep');
 const outIndex = args.indexOf('--out');
 const OUT_ARG = outIndex !== -1 ? args[outIndex + 1] : undefined;
@@ -600,6 +602,25 @@ async function profiles(rig: Rig): Promise<ProfileFigure[]> {
     },
   );
   if (streaming) out.push(streaming);
+  const burst = QUICK ? 1_000 : 2_000;
+  log(`CPU profile 3: a burst of ${burst} subscribes`);
+  const starts = await profiled(
+    rig,
+    'A burst of subscribes',
+    `${burst.toLocaleString('en-US')} \`bench-c2-d1000\` subscriptions started at once over ${Math.ceil(burst / 100)} graphql-ws sockets (what stream start-up costs; the window runs from the burst to the last stream's end, so it also holds ${burst.toLocaleString('en-US')} × 2 chunks), with`,
+    async (gw, mark) => {
+      const load = forkLoad();
+      load.child.send({ ...streamsCommand(rig, gw.port, burst), model: 'bench-c2-d1000', chunks: 2 } satisfies StreamsCommand);
+      await load.next<{ sockets: number }>('ready');
+      mark.start();
+      load.child.send({ type: 'go' });
+      const result = await load.next<StreamsResult>('result');
+      mark.stop();
+      await load.exited;
+      log(`  first chunk p50 ${result.ttfc.p50.toFixed(0)} ms, p99 ${result.ttfc.p99.toFixed(0)} ms under the profiler`);
+    },
+  );
+  if (starts) out.push(starts);
   return out;
 }
 
@@ -719,6 +740,12 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const rig: Rig = { tmp, upstream, key, databaseUrl, gateway: undefined, peer: undefined, gatewayLogs: [] };
   log(`fake upstream on 127.0.0.1:${upstream.port}`);
+  if (PROFILES_ONLY) {
+    for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
+    await upstream.stop();
+    if (!KEEP) rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   await freshGateway(rig);
   rig.peer = await startPeer(join(tmp, 'peer.log'));
   log(`gateway on 127.0.0.1:${rig.gateway?.port ?? '?'}, peer (Portkey) on 127.0.0.1:${rig.peer.port}`);

@@ -586,7 +586,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     let held: ChunkShape | undefined;
     let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
     try {
-      for await (const delta of provider.stream(request, controller.signal, events)) {
+      for await (const delta of await provider.stream(request, controller.signal, events)) {
         deadline.arm('next chunk', options.config.upstreamIdleTimeoutMs);
         header = { id: delta.id, model: delta.model, created: delta.created };
         if (delta.usage) progress.upstreamUsage = delta.usage;
@@ -612,7 +612,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         if (delta.finishReason) held = chunk;
         else await emit(chunk);
       }
-      // The SDK's stream ends quietly, instead of throwing, when its request is aborted.
+      // A provider may end quietly, instead of throwing, when its request is aborted.
       if (controller.signal.aborted) throw controller.signal.reason;
     } finally {
       deadline.clear();

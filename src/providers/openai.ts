@@ -30,7 +30,7 @@ import type {
   TokenLogprob,
   Usage,
 } from './provider.js';
-import { sseEvents, UpstreamClient, type UpstreamClientOptions } from './upstream-client.js';
+import { decodeEvents, UpstreamClient, type UpstreamClientOptions } from './upstream-client.js';
 
 export type OpenAIProviderOptions = UpstreamClientOptions;
 
@@ -154,7 +154,7 @@ export class OpenAIProvider implements Provider {
     };
   }
 
-  async *stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta> {
+  async stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<AsyncIterable<StreamDelta>> {
     const stream_options = { include_usage: true };
     const chat = request.messages !== undefined;
     const body: ChatCompletionCreateParamsStreaming | CompletionCreateParamsStreaming = chat
@@ -163,21 +163,19 @@ export class OpenAIProvider implements Provider {
     const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true);
     events.onResponse();
     let done = false;
-    for await (const sse of sseEvents(response.body)) {
+    return decodeEvents<StreamDelta>(response.body, (sse, out) => {
       // Anything after `[DONE]` is ignored, as the SDK does.
-      if (done) continue;
+      if (done) return;
       if (sse.data.startsWith('[DONE]')) {
         done = true;
-        continue;
+        return;
       }
       const data = JSON.parse(sse.data) as (ChatCompletionChunk | Completion) & { error?: unknown };
       // An error sent in the stream: the SDK's own shape, so it maps like any other.
-      if (data.error || sse.event === 'error') {
-        throw new APIError(undefined, data.error ?? data, undefined, undefined);
-      }
-      if (chat) yield* chatDeltas(data as ChatCompletionChunk);
-      else yield* textDeltas(data as Completion);
-    }
+      if (data.error || sse.event === 'error') throw new APIError(undefined, data.error ?? data, undefined, undefined);
+      if (chat) chatDeltas(data as ChatCompletionChunk, out);
+      else textDeltas(data as Completion, out);
+    });
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
@@ -207,19 +205,19 @@ function delta(
   return { id: chunk.id, model: chunk.model, created: chunk.created, index, text, finishReason, usage: u };
 }
 
-function* chatDeltas(chunk: ChatCompletionChunk): Generator<StreamDelta> {
+function chatDeltas(chunk: ChatCompletionChunk, out: StreamDelta[]): void {
   for (const c of chunk.choices) {
     const text = c.delta?.content ?? '';
     // The opening `{role: "assistant", content: ""}` chunk carries nothing to show.
     if (text === '' && !c.finish_reason) continue;
-    yield delta(chunk, c.index, text, c.finish_reason ?? null, null);
+    out.push(delta(chunk, c.index, text, c.finish_reason ?? null, null));
   }
-  if (chunk.usage) yield delta(chunk, -1, '', null, usage(chunk.usage));
+  if (chunk.usage) out.push(delta(chunk, -1, '', null, usage(chunk.usage)));
 }
 
-function* textDeltas(chunk: Completion): Generator<StreamDelta> {
+function textDeltas(chunk: Completion, out: StreamDelta[]): void {
   for (const c of chunk.choices) {
-    if (c.text !== '' || c.finish_reason) yield delta(chunk, c.index, c.text, c.finish_reason ?? null, null);
+    if (c.text !== '' || c.finish_reason) out.push(delta(chunk, c.index, c.text, c.finish_reason ?? null, null));
   }
-  if (chunk.usage) yield delta(chunk, -1, '', null, usage(chunk.usage));
+  if (chunk.usage) out.push(delta(chunk, -1, '', null, usage(chunk.usage)));
 }

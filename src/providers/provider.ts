@@ -102,11 +102,11 @@ export interface Provider {
   readonly description: string;
   complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult>;
   /**
-   * Starts the upstream stream. Iteration ends when the upstream finishes; aborting
-   * `signal` must end a pending `next()` promptly (with a rejection or, as the OpenAI
-   * SDK does, by ending quietly: callers check the signal).
+   * Starts the upstream stream: resolves once the upstream has answered, with its deltas.
+   * Iteration ends when the upstream finishes; aborting `signal` must end a pending
+   * `next()` promptly (with a rejection, or by ending quietly: callers check the signal).
    */
-  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta>;
+  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<AsyncIterable<StreamDelta>>;
   models(signal: AbortSignal): Promise<ModelInfo[]>;
   /** Releases pooled upstream connections (at shutdown, after the drain). */
   close?(): Promise<void>;

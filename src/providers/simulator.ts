@@ -247,8 +247,8 @@ export class SimulatorProvider implements Provider {
     };
   }
 
-  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncIterable<StreamDelta> {
-    return this.generate(request, signal, events);
+  stream(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<AsyncIterable<StreamDelta>> {
+    return Promise.resolve(this.generate(request, signal, events));
   }
 
   private async *generate(request: CompletionRequest, signal: AbortSignal, events: CallEvents): AsyncGenerator<StreamDelta> {

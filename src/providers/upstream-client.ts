@@ -125,41 +125,138 @@ export interface SSEvent {
 }
 
 /**
- * Decodes an SSE body into events. Handles `\n`, `\r\n` and `\r` line ends (also split
- * across reads), comments, multi-line `data`, and an event the body ends without a
- * blank line after. A UTF-8 character split across reads is joined before decoding.
+ * Decodes an SSE byte stream, calling `onEvent` for each event as soon as its blank line
+ * arrives. Handles `\n`, `\r\n` and `\r` line ends (also split across reads), comments,
+ * multi-line `data`, and a last event without a blank line after it. A UTF-8 character
+ * split across reads is joined before decoding.
  */
-export async function* sseEvents(body: UpstreamResponse['body']): AsyncGenerator<SSEvent> {
-  const utf8 = new StringDecoder('utf8');
-  let buffer = '';
-  let pendingCR = false;
-  for await (const bytes of body as AsyncIterable<Buffer>) {
-    let text = utf8.write(bytes);
-    if (pendingCR) {
+export class SSEDecoder {
+  private readonly utf8 = new StringDecoder('utf8');
+  private buffer = '';
+  private pendingCR = false;
+
+  constructor(private readonly onEvent: (event: SSEvent) => void) {}
+
+  write(bytes: Buffer): void {
+    let text = this.utf8.write(bytes);
+    if (this.pendingCR) {
       text = '\r' + text;
-      pendingCR = false;
+      this.pendingCR = false;
     }
     if (text.includes('\r')) {
       // A trailing `\r` may be the first half of `\r\n`: decide with the next read.
       if (text.endsWith('\r')) {
-        pendingCR = true;
+        this.pendingCR = true;
         text = text.slice(0, -1);
       }
       text = text.replace(/\r\n?/g, '\n');
     }
-    buffer += text;
+    let buffer = this.buffer + text;
     let end: number;
     while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const block = buffer.slice(0, end);
+      const event = parseBlock(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
-      const event = parseBlock(block);
-      if (event) yield event;
+      if (event) this.onEvent(event);
     }
+    this.buffer = buffer;
   }
-  buffer += utf8.end();
-  if (pendingCR) buffer += '\n';
-  const event = parseBlock(buffer);
-  if (event) yield event;
+
+  end(): void {
+    let rest = this.buffer + this.utf8.end();
+    if (this.pendingCR) rest += '\n';
+    this.buffer = '';
+    const event = parseBlock(rest);
+    if (event) this.onEvent(event);
+  }
+}
+
+/** Above this many decoded items not yet taken, reading from the upstream pauses. */
+const HIGH_WATER = 64;
+
+/**
+ * The items an SSE body decodes to, as an async iterator fed straight from the socket's
+ * `data` events. One layer instead of a chain of async generators (stream iterator →
+ * decoder → mapper), each of which costs promises and ticks per chunk. `decode` maps one
+ * event to items (or throws, which ends the iteration with that error); leaving early
+ * (`return()`) destroys the body, which frees or closes its connection.
+ */
+export function decodeEvents<T>(body: UpstreamResponse['body'], decode: (event: SSEvent, out: T[]) => void): AsyncIterableIterator<T> {
+  const items: T[] = [];
+  let head = 0;
+  let failure: { error: Error } | undefined;
+  let ended = false;
+  let waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
+
+  const settle = (): void => {
+    if (!waiting) return;
+    const { resolve, reject } = waiting;
+    if (head < items.length) {
+      waiting = undefined;
+      resolve({ value: take(), done: false });
+    } else if (failure) {
+      waiting = undefined;
+      reject(failure.error);
+    } else if (ended) {
+      waiting = undefined;
+      resolve({ value: undefined, done: true });
+    }
+  };
+  const take = (): T => {
+    const item = items[head] as T;
+    items[head++] = undefined as T;
+    if (head === items.length) {
+      items.length = 0;
+      head = 0;
+      if (body.isPaused() && !ended && !failure) body.resume();
+    }
+    return item;
+  };
+  const fail = (error: unknown): void => {
+    failure ??= { error: error instanceof Error ? error : new Error(String(error)) };
+    body.destroy();
+    settle();
+  };
+  const decoder = new SSEDecoder((event) => {
+    if (failure) return;
+    try {
+      decode(event, items);
+    } catch (error) {
+      fail(error);
+    }
+  });
+  body.on('data', (bytes: Buffer) => {
+    decoder.write(bytes);
+    if (items.length - head > HIGH_WATER) body.pause();
+    settle();
+  });
+  body.on('end', () => {
+    decoder.end();
+    ended = true;
+    settle();
+  });
+  body.on('error', fail);
+
+  return {
+    next(): Promise<IteratorResult<T>> {
+      if (head < items.length) return Promise.resolve({ value: take(), done: false });
+      if (failure) return Promise.reject(failure.error);
+      if (ended) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve, reject) => {
+        waiting = { resolve, reject };
+      });
+    },
+    return(): Promise<IteratorResult<T>> {
+      ended = true;
+      items.length = 0;
+      head = 0;
+      if (!body.destroyed) body.destroy();
+      settle();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 function parseBlock(block: string): SSEvent | undefined {
