@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
-import { Repeater } from 'graphql-yoga';
+import { Channel } from './channel.js';
 import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
 import type { Services } from './builder.js';
 import { ShuttingDown, shuttingDownError } from './lifecycle.js';
@@ -69,32 +69,42 @@ const tracer = () => trace.getTracer('llm-graphql-gateway');
 /** Failures after which the next target is worth a try: the request itself was fine. */
 const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTREAM_ERROR, ErrorCode.UPSTREAM_TIMEOUT]);
 
-/** One re-armable timer that aborts the upstream call with an UpstreamTimeout reason. */
+/**
+ * One re-armable deadline that aborts the upstream call with an UpstreamTimeout reason.
+ * Re-arming with the same duration (every chunk of a stream) only notes the time: when
+ * the timer fires it checks how long the call has really been quiet and, if less than the
+ * limit, sleeps for the rest. No timer is touched per chunk.
+ */
 class Deadline {
   private timer: NodeJS.Timeout | undefined;
   private phase: UpstreamTimeout['phase'] = 'response';
   private ms = 0;
+  private armedAt = 0;
   constructor(private readonly controller: AbortController) {}
 
-  /**
-   * Re-arming with the same duration (every chunk of a stream) only refreshes the one
-   * timer: no new timer and no closure per chunk.
-   */
   arm(phase: UpstreamTimeout['phase'], ms: number): void {
     this.phase = phase;
-    if (this.timer && this.ms === ms) {
-      this.timer.refresh();
-      return;
-    }
+    this.armedAt = performance.now();
+    if (this.timer && this.ms === ms) return;
     clearTimeout(this.timer);
     this.ms = ms;
-    this.timer = setTimeout(() => this.controller.abort(new UpstreamTimeout(this.phase, this.ms)), ms);
+    this.timer = setTimeout(this.fire, ms);
   }
 
   clear(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
+
+  private readonly fire = (): void => {
+    const quiet = performance.now() - this.armedAt;
+    if (quiet < this.ms) {
+      this.timer = setTimeout(this.fire, this.ms - quiet);
+      return;
+    }
+    this.timer = undefined;
+    this.controller.abort(new UpstreamTimeout(this.phase, this.ms));
+  };
 }
 
 function sumUsage(promptTokens: number, completionTokens: number): Usage {
@@ -478,25 +488,24 @@ class StreamProgress {
 }
 
 /**
- * `completionStream`: a Repeater rather than an async generator, because a generator's
- * `return()` waits behind a pending `next()`, so a client leaving while the upstream is
- * silent would not abort anything until the next chunk. The Repeater's `stop` fires at
- * once and aborts the upstream request.
+ * `completionStream`: a Channel (not an async generator, whose `return()` would wait
+ * behind a pending `next()`): when the client leaves, `stopped` resolves at once and
+ * aborts the upstream request, even while the upstream is silent.
  *
  * A failure is pushed as a GraphQLError value (the resolver throws it) and then the
  * stream ends, so every transport delivers it as a normal error payload instead of
  * tearing down the socket. Until the first chunk has gone to the client, a failure
  * worth retrying moves on to the next target instead.
  */
-export function streamCompletion(prepared: PreparedRequest, options: RunOptions): Repeater<ChunkShape | GraphQLError> {
+export function streamCompletion(prepared: PreparedRequest, options: RunOptions): Channel<ChunkShape | GraphQLError> {
   if (options.lifecycle.draining) throw shuttingDownError();
-  return new Repeater<ChunkShape | GraphQLError>(async (push, stop) => {
+  return new Channel<ChunkShape | GraphQLError>(async (channel) => {
     const operation = new Operation(options, 'subscription', prepared);
     options.metrics.activeSubscriptions.inc();
     let current = new AbortController();
     let finished = false;
     let clientGone = false;
-    void stop.then(() => {
+    void channel.stopped.then(() => {
       clientGone = true;
       if (!finished) current.abort(new ClientGone());
     });
@@ -516,7 +525,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         }
         const refused = admissionError(error, current.signal);
         operation.finish({ kind: 'error', error: refused });
-        await push(refused);
+        await channel.push(refused);
         return;
       }
       for (const [i, target] of targets.entries()) {
@@ -528,13 +537,13 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         const progress = new StreamProgress(prepared);
         try {
           await operation.call(target, (request) =>
-            relay(target.provider, request, controller, progress, operation, async (chunk) => {
+            relay(target.provider, request, controller, progress, operation, (chunk) => {
               if (sent++ === 0) {
                 operation.servedBy(chunk.model);
                 operation.firstChunk();
               }
               options.metrics.chunks.inc();
-              await push(chunk);
+              return channel.push(chunk);
             }),
           );
           finished = true;
@@ -555,7 +564,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
           if (sent === 0 && operation.fallBack(mapped, target, targets[i + 1])) continue;
           finished = true;
           operation.finish({ kind: 'error', error: mapped, produced: progress.usage() });
-          await push(mapped);
+          await channel.push(mapped);
           return;
         }
       }
@@ -563,7 +572,6 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       release?.();
       untrack();
       options.metrics.activeSubscriptions.dec();
-      stop();
     }
   });
 
@@ -577,7 +585,8 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     controller: AbortController,
     progress: StreamProgress,
     operation: Operation,
-    emit: (chunk: ChunkShape) => Promise<void>,
+    /** Returns a promise only when the client is behind: the relay then waits for it. */
+    emit: (chunk: ChunkShape) => Promise<void> | undefined,
   ): Promise<void> {
     const deadline = new Deadline(controller);
     const events = operation.events(deadline, 'first chunk', options.config.upstreamTimeoutMs);
@@ -588,7 +597,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     try {
       for await (const delta of await provider.stream(request, controller.signal, events)) {
         deadline.arm('next chunk', options.config.upstreamIdleTimeoutMs);
-        header = { id: delta.id, model: delta.model, created: delta.created };
+        header = delta;
         if (delta.usage) progress.upstreamUsage = delta.usage;
         if (delta.index < 0) continue;
         const state = progress.choice(delta.index);
@@ -600,17 +609,21 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         if (text === '' && !delta.finishReason) continue;
         state.text += text;
         const chunk: ChunkShape = {
-          ...header,
+          id: delta.id,
+          model: delta.model,
+          created: delta.created,
           index: delta.index,
           text,
           accumulatedText: state.text,
           finishReason: delta.finishReason,
           usage: null,
         };
-        if (held) await emit(held);
+        // Awaited only when the client is behind: an `await` per chunk costs a turn.
+        let behind = held ? emit(held) : undefined;
         held = undefined;
         if (delta.finishReason) held = chunk;
-        else await emit(chunk);
+        else behind = emit(chunk) ?? behind;
+        if (behind) await behind;
       }
       // A provider may end quietly, instead of throwing, when its request is aborted.
       if (controller.signal.aborted) throw controller.signal.reason;

@@ -19,6 +19,8 @@ export class SentinelFilter {
   private pending = '';
 
   push(chunk: string): string {
+    // Nearly every chunk: nothing held back and nothing that could start a sentinel.
+    if (this.pending === '' && !chunk.includes('<')) return chunk;
     const text = stripSentinels(this.pending + chunk);
     const hold = heldTail(text);
     this.pending = text.slice(text.length - hold);
