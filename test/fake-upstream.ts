@@ -31,6 +31,8 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   /** The JSON body parsed (field names exactly as on the wire, e.g. `max_tokens`), or `null` when there was no body, it was not valid JSON, or it was not a JSON object. */
   body: Record<string, unknown> | null;
+  /** Streams: SSE events written so far and flushed to the socket (a client that stops reading stalls it). */
+  eventsSent: number;
 }
 
 /** A scripted failure. See each variant for what the fake does. */
@@ -383,7 +385,7 @@ class FakeUpstreamServer implements FakeUpstream {
       if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
     }
     const path = new URL(req.url ?? '/', 'http://fake.invalid').pathname;
-    const record: RecordedRequest = { id: this.nextId++, method: req.method ?? 'GET', path, headers, body: null };
+    const record: RecordedRequest = { id: this.nextId++, method: req.method ?? 'GET', path, headers, body: null, eventsSent: 0 };
     const ex: Exchange = { req, res, record, closed: new AbortController(), selfClosed: false };
     let recorded = false;
     const recordOnce = (): void => {
@@ -656,7 +658,7 @@ class FakeUpstreamServer implements FakeUpstream {
           res.destroy();
         }
         if (cut.kind === 'errorAfter' && !res.destroyed) {
-          await this.writeEvent(res, JSON.stringify(errorBody('The model crashed while generating. Please retry.', 'server_error', null, null)));
+          await this.writeEvent(ex, JSON.stringify(errorBody('The model crashed while generating. Please retry.', 'server_error', null, null)));
           res.end();
         }
         return; // stallAfter: silence until the client (or close()) ends it
@@ -670,17 +672,19 @@ class FakeUpstreamServer implements FakeUpstream {
       }
       first = false;
       if (res.destroyed) return;
-      flushed = this.writeEvent(res, JSON.stringify(frame.payload));
+      flushed = this.writeEvent(ex, JSON.stringify(frame.payload));
       if (frame.kind === 'content') contentSent++;
-      if (this.current.framing?.splitBytes) await flushed;
+      // Like a real server: stop producing while the socket's buffer is full.
+      if (this.current.framing?.splitBytes || res.writableNeedDrain) await flushed;
     }
     if (res.destroyed) return;
-    await this.writeEvent(res, '[DONE]');
+    await this.writeEvent(ex, '[DONE]');
     if (!res.destroyed) res.end();
   }
 
   /** Writes one `data:` event in the script's framing; resolves once it is flushed. */
-  private async writeEvent(res: ServerResponse, data: string): Promise<void> {
+  private async writeEvent(ex: Exchange, data: string): Promise<void> {
+    const { res } = ex;
     const framing = this.current.framing ?? {};
     const eol = framing.lineEnding ?? '\n';
     const text = `${framing.comments ? `: keep-alive${eol}` : ''}data: ${data}${eol}${eol}`;
@@ -691,6 +695,7 @@ class FakeUpstreamServer implements FakeUpstream {
       await new Promise<void>((resolve) => res.write(bytes.subarray(at, at + step), () => { resolve(); }));
       if (at + step < bytes.length) await new Promise((resolve) => setImmediate(resolve));
     }
+    ex.record.eventsSent++;
   }
 
   private sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {

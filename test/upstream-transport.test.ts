@@ -4,6 +4,7 @@
  * reuse and the retry rules.
  */
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { CompleteDocument, CompletionStreamDocument, type CompletionInput } from '../src/generated/operations.js';
 import type { Framing } from './fake-upstream.js';
 import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient } from './helpers.js';
@@ -153,5 +154,41 @@ describe('retry rules (UPSTREAM_MAX_RETRIES=2)', () => {
       expect(data?.complete.text).toBe('Hello from the fake upstream.');
       expect(ctx.fake.requests).toHaveLength(2);
     });
+  });
+});
+
+describe('back-pressure', () => {
+  it('stops reading the upstream while a graphql-ws client does not read, instead of buffering the answer', async () => {
+    // 40,000 chunks of 2 KB: 80 MB, far more than the socket buffers along the way hold.
+    const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
+    ctx.fake.script({ choices: [pieces] });
+    const socket = new WebSocket(ctx.gw.wsUrl, 'graphql-transport-ws');
+    const firstNext = new Promise<void>((resolve, reject) => {
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+      socket.on('error', reject);
+      socket.on('message', (data: Buffer) => {
+        const message = JSON.parse(data.toString()) as { type: string };
+        if (message.type === 'connection_ack') {
+          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { completionStream(input: { prompt: "Go" }) { text } }' } }));
+        }
+        if (message.type === 'next') resolve();
+      });
+    });
+    await firstNext;
+    // The client stops reading: its socket buffer fills, then the gateway's, then the upstream's.
+    (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const [request] = await ctx.fake.waitForRequests(1);
+    if (!request) throw new Error('no upstream request');
+    // Sampled 250 ms apart until the count stands still.
+    let last = -1;
+    for (let i = 0; i < 40 && request.eventsSent !== last; i++) {
+      last = request.eventsSent;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(request.eventsSent).toBe(last);
+    expect(request.eventsSent).toBeLessThan(pieces.length / 2);
+    // Leaving still aborts the upstream request.
+    socket.terminate();
+    await ctx.fake.waitForAbort(5000);
   });
 });
