@@ -33,7 +33,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   /** `UPSTREAM_IDLE_TIMEOUT_MS`: longest silence between two chunks of a stream. */
   upstreamIdleTimeoutMs: number;
-  /** `UPSTREAM_MAX_RETRIES`: SDK retries on 429/5xx/connection errors, before a response starts. */
+  /** `UPSTREAM_MAX_RETRIES`: retries of 408/409/429/5xx and connection errors, before a response starts. */
   upstreamMaxRetries: number;
   /** `SIMULATOR_TOKEN_DELAY_MS`: the simulator's pause between streamed tokens. */
   simulatorTokenDelayMs: number;

@@ -78,8 +78,9 @@ function asApiError(error: unknown): APIError | undefined {
 
 /**
  * Maps whatever an upstream call threw into a typed error. `signal` is the call's own
- * signal: when a gateway timer aborted it, the SDK only reports "aborted", and the
- * signal's reason says why.
+ * signal: when a gateway timer aborted it, the transport only reports "aborted", and
+ * the signal's reason says why. Upstream failures arrive as the openai SDK's error
+ * classes (upstream-client.ts builds them as the SDK does).
  */
 export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: readonly string[]): GraphQLError {
   if (signal.aborted && signal.reason instanceof UpstreamTimeout) {
