@@ -18,6 +18,7 @@ import { KeyStore, type ApiKey } from './keys.js';
 import { Ledger } from './ledger.js';
 import { Lifecycle } from './lifecycle.js';
 import { ConcurrencyLimiter } from './limiter.js';
+import { StartPacer } from './pacer.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Pricing } from './pricing.js';
@@ -156,6 +157,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     provider,
     targets,
     limiter,
+    pacer: new StartPacer(config.upstreamStartsPerTurn),
     lifecycle,
     metrics,
     logger,

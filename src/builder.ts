@@ -6,6 +6,7 @@ import type { ApiKey, KeyStore } from './keys.js';
 import type { Ledger } from './ledger.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ConcurrencyLimiter } from './limiter.js';
+import type { StartPacer } from './pacer.js';
 import type { Metrics } from './metrics.js';
 import type { Pricing } from './pricing.js';
 import type { Provider } from './providers/provider.js';
@@ -19,6 +20,7 @@ export interface Services {
   /** The requested model on the main upstream first, then the configured fallbacks. */
   targets: (requestedModel: string) => Target[];
   limiter: ConcurrencyLimiter;
+  pacer: StartPacer;
   lifecycle: Lifecycle;
   metrics: Metrics;
   logger: Logger;

@@ -187,6 +187,8 @@ class Operation {
    * another in it). Refusals are the gateway's own RATE_LIMITED, never a reason to fall back.
    */
   async admit(signal: AbortSignal): Promise<() => void> {
+    const paced = this.options.pacer.turn();
+    if (paced) await paced;
     this.options.metrics.queued.set(this.options.limiter.queued + 1);
     try {
       return await this.options.limiter.acquire(signal);

@@ -51,6 +51,8 @@ export interface Config {
   upstreamQueueLimit: number;
   /** `UPSTREAM_QUEUE_TIMEOUT_MS`: longest wait for a slot before RATE_LIMITED. */
   upstreamQueueTimeoutMs: number;
+  /** `UPSTREAM_STARTS_PER_TURN`: upstream calls started per event-loop turn, so a burst cannot stall running streams; 0 = unpaced. */
+  upstreamStartsPerTurn: number;
   /** `SHUTDOWN_GRACE_MS`: how long in-flight work may finish after SIGTERM before it is cut. */
   shutdownGraceMs: number;
   /** `METRICS`: serve Prometheus metrics at /metrics. */
@@ -138,6 +140,7 @@ export const DEFAULTS = {
   upstreamMaxConcurrency: 1_000,
   upstreamQueueLimit: 1_000,
   upstreamQueueTimeoutMs: 10_000,
+  upstreamStartsPerTurn: 16,
   shutdownGraceMs: 10_000,
   ledgerFlushMs: 1_000,
   keyCacheTtlMs: 2_000,
@@ -263,6 +266,7 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamMaxConcurrency: integer('UPSTREAM_MAX_CONCURRENCY', DEFAULTS.upstreamMaxConcurrency, 1, 1_000_000),
     upstreamQueueLimit: integer('UPSTREAM_QUEUE_LIMIT', DEFAULTS.upstreamQueueLimit, 0, 1_000_000),
     upstreamQueueTimeoutMs: integer('UPSTREAM_QUEUE_TIMEOUT_MS', DEFAULTS.upstreamQueueTimeoutMs, 1, 3_600_000),
+    upstreamStartsPerTurn: integer('UPSTREAM_STARTS_PER_TURN', DEFAULTS.upstreamStartsPerTurn, 0, 1_000_000),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
     metrics: boolean('METRICS', true),
     otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),

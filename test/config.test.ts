@@ -59,6 +59,7 @@ describe('loadConfig', () => {
       upstreamMaxConcurrency: 1_000,
       upstreamQueueLimit: 1_000,
       upstreamQueueTimeoutMs: 10_000,
+      upstreamStartsPerTurn: 16,
       shutdownGraceMs: 10_000,
       metrics: true,
       otlpTracesEndpoint: undefined,

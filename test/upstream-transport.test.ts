@@ -192,3 +192,44 @@ describe('back-pressure', () => {
     await ctx.fake.waitForAbort(5000);
   });
 });
+
+describe('UPSTREAM_STARTS_PER_TURN=1 (starts paced one per event-loop turn)', () => {
+  it('starts every stream of a burst, while a stream already running keeps receiving chunks', async () => {
+    const gw = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: ctx.fake.url, UPSTREAM_STARTS_PER_TURN: '1' });
+    const clients = [wsClient(gw.wsUrl), wsClient(gw.wsUrl), wsClient(gw.wsUrl)];
+    try {
+      const pieces = Array.from({ length: 60 }, (_, i) => ` ${i}`);
+      ctx.fake.script({ choices: [pieces], chunkDelayMs: 3 });
+      // For each chunk of the running stream: how many upstream requests had arrived.
+      const requestsSeen: number[] = [];
+      const running = new Promise<string>((resolve, reject) => {
+        let text = '';
+        clients[0]?.subscribe<{ completionStream: { text: string } }>(
+          { query: 'subscription { completionStream(input: { prompt: "first" }) { text } }' },
+          {
+            next: (r) => {
+              requestsSeen.push(ctx.fake.requests.length);
+              text += r.data?.completionStream.text ?? '';
+            },
+            error: reject,
+            complete: () => resolve(text),
+          },
+        );
+      });
+      await ctx.fake.waitForRequests(1);
+      const BURST = 150;
+      const burst = Array.from({ length: BURST }, (_, i) =>
+        collectWs(clients[1 + (i % 2)] ?? clients[1]!, CompletionStreamDocument, { input: { prompt: `burst ${i}` } }),
+      );
+      const results = await Promise.all(burst);
+      for (const r of results) expect(r.at(-1)?.data?.completionStream.accumulatedText).toBe(pieces.join(''));
+      expect(await running).toBe(pieces.join(''));
+      expect(ctx.fake.requests).toHaveLength(BURST + 1);
+      // Chunks of the running stream arrived while the burst was still reaching the upstream.
+      expect(requestsSeen.some((n) => n > 1 && n < BURST + 1)).toBe(true);
+    } finally {
+      for (const c of clients) await c.dispose();
+      await gw.stop();
+    }
+  });
+});
