@@ -109,6 +109,8 @@ export interface GatewayOptions {
   logFile: string;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Settings over the bench's own (e.g. UPSTREAM_STARTS_PER_TURN), from `--gateway-env`. */
+  env?: Record<string, string>;
 }
 
 /** The gateway as deployed: `node dist/main.js`, configured by environment only. */
@@ -142,6 +144,7 @@ export async function startGateway(options: GatewayOptions): Promise<Proc> {
     WS_CONNECTION_INIT_TIMEOUT_MS: '60000',
     SHUTDOWN_GRACE_MS: '3000',
   });
+  Object.assign(env, options.env ?? {});
   const out = createWriteStream(options.logFile, { flags: 'a' });
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'dist/main.js')], {
     cwd: ROOT,

@@ -312,7 +312,7 @@ export function renderMarkdown(r: Results): string {
   for (const s of r.streams) {
     if (s.addedGap.p50 < -500 || s.addedGap.p99 > 1000) {
       L.push(
-        `At N = ${s.n.toLocaleString('en-US')} the gateway fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).`,
+        `At N = ${s.n.toLocaleString('en-US')} the gateway fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. ${s.upstreamTimers.maxLateMs < 100 ? `The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).` : `The upstream itself also fell behind (its timers ran up to ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late: it shares the 2 cores), so part of these stalls is the upstream's.`}`,
       );
       L.push('');
     }

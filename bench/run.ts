@@ -4,7 +4,9 @@
  * bench/results.json (a `--quick` run writes to its temp dir instead).
  *
  * Flags: --quick (smoke test), --no-profile (skip the CPU profiles), --profiles-only (only
- * the CPU profiles, printed; nothing written), --keep (keep the temp dir with logs and
+ * the CPU profiles, printed; nothing written), --streams-only N[,N…] (only the concurrent
+ * streams runs, printed), --gateway-env KEY=VALUE (a setting for every gateway started,
+ * repeatable), --keep (keep the temp dir with logs and
  * profiles), --out DIR (where to write the results).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -60,6 +62,12 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const PROFILE = !args.includes('--no-profile');
 const PROFILES_ONLY = args.includes('--profiles-only');
+/** `--streams-only 5000,10000`: only the concurrent-streams runs, for these N, printed. */
+const STREAMS_ONLY = args.includes('--streams-only') ? (args[args.indexOf('--streams-only') + 1] ?? '').split(',').map(Number) : undefined;
+/** `--gateway-env KEY=VALUE` (repeatable): a setting for every gateway the bench starts. */
+const GATEWAY_ENV = Object.fromEntries(
+  args.flatMap((a, i) => (a === '--gateway-env' && args[i + 1]?.includes('=') ? [args[i + 1]?.split(/=(.*)/s).slice(0, 2) ?? []] : [])),
+) as Record<string, string>;
 const KEEP = args.includes('--keep');
 const outIndex = args.indexOf('--out');
 const OUT_ARG = outIndex !== -1 ? args[outIndex + 1] : undefined;
@@ -129,7 +137,7 @@ async function freshGateway(rig: Rig, nodeArgs: string[] = []): Promise<Proc> {
   if (rig.gateway) await rig.gateway.stop();
   const logFile = join(rig.tmp, `gateway-${++gatewayRun}.log`);
   rig.gatewayLogs.push(logFile);
-  rig.gateway = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs });
+  rig.gateway = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs, env: GATEWAY_ENV });
   return rig.gateway;
 }
 
@@ -740,6 +748,13 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const rig: Rig = { tmp, upstream, key, databaseUrl, gateway: undefined, peer: undefined, gatewayLogs: [] };
   log(`fake upstream on 127.0.0.1:${upstream.port}`);
+  if (STREAMS_ONLY) {
+    for (const n of STREAMS_ONLY) await streamsScenario(rig, n);
+    if (rig.gateway) await rig.gateway.stop();
+    await upstream.stop();
+    if (!KEEP) rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   if (PROFILES_ONLY) {
     for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
     await upstream.stop();
