@@ -6,7 +6,7 @@
  * Flags: --quick (smoke test), --no-profile (skip the CPU profiles), --profiles-only (only
  * the CPU profiles, printed; nothing written), --streams-only N[,N…] (only the concurrent
  * streams runs, printed), --gateway-env KEY=VALUE (a setting for every gateway started,
- * repeatable), --keep (keep the temp dir with logs and
+ * repeatable), --gateway-node-arg FLAG (a node flag for every gateway, repeatable), --keep (keep the temp dir with logs and
  * profiles), --out DIR (where to write the results).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -64,6 +64,8 @@ const PROFILE = !args.includes('--no-profile');
 const PROFILES_ONLY = args.includes('--profiles-only');
 /** `--streams-only 5000,10000`: only the concurrent-streams runs, for these N, printed. */
 const STREAMS_ONLY = args.includes('--streams-only') ? (args[args.indexOf('--streams-only') + 1] ?? '').split(',').map(Number) : undefined;
+/** `--gateway-node-arg FLAG` (repeatable): a node flag for every gateway the bench starts. */
+const GATEWAY_NODE_ARGS = args.flatMap((a, i) => (a === '--gateway-node-arg' && args[i + 1] ? [args[i + 1] ?? ''] : []));
 /** `--gateway-env KEY=VALUE` (repeatable): a setting for every gateway the bench starts. */
 const GATEWAY_ENV = Object.fromEntries(
   args.flatMap((a, i) => (a === '--gateway-env' && args[i + 1]?.includes('=') ? [args[i + 1]?.split(/=(.*)/s).slice(0, 2) ?? []] : [])),
@@ -137,7 +139,7 @@ async function freshGateway(rig: Rig, nodeArgs: string[] = []): Promise<Proc> {
   if (rig.gateway) await rig.gateway.stop();
   const logFile = join(rig.tmp, `gateway-${++gatewayRun}.log`);
   rig.gatewayLogs.push(logFile);
-  rig.gateway = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs, env: GATEWAY_ENV });
+  rig.gateway = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs: [...GATEWAY_NODE_ARGS, ...nodeArgs], env: GATEWAY_ENV });
   return rig.gateway;
 }
 
