@@ -6,8 +6,8 @@
  * Flags: --quick (smoke test), --no-profile (skip the CPU profiles), --profiles-only (only
  * the CPU profiles, printed; nothing written), --streams-only N[,N…] (only the concurrent
  * streams runs, printed), --gateway-env KEY=VALUE (a setting for every gateway started,
- * repeatable), --gateway-node-arg FLAG (a node flag for every gateway, repeatable), --keep (keep the temp dir with logs and
- * profiles), --out DIR (where to write the results).
+ * repeatable), --gateway-node-arg FLAG (a node flag for every gateway, repeatable),
+ * --keep (keep the temp dir with logs and profiles), --out DIR (where to write the results).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -750,15 +750,10 @@ async function main(): Promise<void> {
   const upstream = await startUpstream();
   const rig: Rig = { tmp, upstream, key, databaseUrl, gateway: undefined, peer: undefined, gatewayLogs: [] };
   log(`fake upstream on 127.0.0.1:${upstream.port}`);
-  if (STREAMS_ONLY) {
-    for (const n of STREAMS_ONLY) await streamsScenario(rig, n);
+  if (STREAMS_ONLY || PROFILES_ONLY) {
+    if (STREAMS_ONLY) for (const n of STREAMS_ONLY) await streamsScenario(rig, n);
+    else for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
     if (rig.gateway) await rig.gateway.stop();
-    await upstream.stop();
-    if (!KEEP) rmSync(tmp, { recursive: true, force: true });
-    return;
-  }
-  if (PROFILES_ONLY) {
-    for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
     await upstream.stop();
     if (!KEEP) rmSync(tmp, { recursive: true, force: true });
     return;

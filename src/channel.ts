@@ -36,11 +36,6 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     this.stopped = new Promise<void>((resolve) => (this.onStop = resolve));
   }
 
-  /** True once the consumer has left or the channel ended: pushing is pointless. */
-  get done(): boolean {
-    return this.ended;
-  }
-
   /**
    * Queues a value for the consumer. Returns a promise only when the consumer is
    * `highWater` values behind: it resolves once the consumer has taken them (or left).

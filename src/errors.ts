@@ -63,12 +63,23 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out.replace(/\bsk-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
 }
 
-function retryAfterMs(headers: Headers | undefined): number | undefined {
-  const ms = Number(headers?.get('retry-after-ms'));
-  if (Number.isFinite(ms) && ms > 0) return ms;
-  const seconds = Number(headers?.get('retry-after'));
-  if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
-  return undefined;
+/**
+ * How long an upstream asked to wait, in ms: `retry-after-ms`, else `retry-after` in
+ * seconds or as an HTTP date. Undefined when neither says; callers bound the value.
+ */
+export function retryAfterMs(header: (name: string) => string | null | undefined): number | undefined {
+  const ms = Number.parseFloat(header('retry-after-ms') ?? '');
+  if (!Number.isNaN(ms)) return ms;
+  const after = header('retry-after');
+  if (!after) return undefined;
+  const seconds = Number.parseFloat(after);
+  if (!Number.isNaN(seconds)) return seconds * 1000;
+  const at = Date.parse(after);
+  return Number.isNaN(at) ? undefined : at - Date.now();
+}
+
+function positive(ms: number | undefined): number | undefined {
+  return ms !== undefined && ms > 0 ? ms : undefined;
 }
 
 // `instanceof` narrows the SDK's generic error to APIError<any, any, any>; pin its defaults.
@@ -108,7 +119,7 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
     if (status === 429) {
       return gatewayError(ErrorCode.RATE_LIMITED, 'The upstream is rate limiting requests; retry later', {
         ...extensions,
-        retryAfterMs: retryAfterMs(apiError.headers) ?? null,
+        retryAfterMs: positive(retryAfterMs((name) => apiError.headers?.get(name))) ?? null,
       });
     }
     const message = redact(upstreamMessage(apiError), secrets);

@@ -540,7 +540,10 @@ class FakeUpstreamServer implements FakeUpstream {
         });
         return;
       }
+      case 'errorAfter':
       case 'serverError':
+        // errorAfter fails inside a stream; asked for no stream, it is a plain 500.
+        if (fault.kind === 'errorAfter' && stream && endpoint) return this.stream(ex, this.plan(endpoint, record.body ?? {}), fault);
         this.sendJson(res, 500, defaultErrorBody(500, model, ''));
         return;
       case 'unauthorized':
@@ -567,12 +570,6 @@ class FakeUpstreamServer implements FakeUpstream {
         res.writeHead(200, { ...commonHeaders(), ...(stream ? SSE_HEADERS : { 'content-type': 'application/json' }) });
         res.flushHeaders();
         return;
-      case 'errorAfter':
-        if (!stream || !endpoint) {
-          this.sendJson(res, 500, errorBody('The server had an error while processing your request. Sorry about that!', 'server_error', null, null));
-          return;
-        }
-        return this.stream(ex, this.plan(endpoint, record.body ?? {}), fault);
       case 'stallAfter':
       case 'dieAfter': {
         if (stream && endpoint) {

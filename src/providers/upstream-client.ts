@@ -13,6 +13,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import { retryAfterMs } from '../errors.js';
 
 export interface UpstreamClientOptions {
   /** Base URL including any path prefix (e.g. `http://127.0.0.1:11434/v1`). Default OpenAI's API. */
@@ -35,7 +36,6 @@ const MAX_RETRY_AFTER_MS = 60_000;
 
 /** An upstream's answer with status 2xx; anything else has already been thrown. */
 export interface UpstreamResponse {
-  status: number;
   headers: Dispatcher.ResponseData['headers'];
   body: Dispatcher.ResponseData['body'];
 }
@@ -100,10 +100,12 @@ export class UpstreamClient {
         continue;
       }
       const { statusCode: status, headers: responseHeaders } = response;
-      if (status >= 200 && status < 300) return { status, headers: responseHeaders, body: response.body };
+      if (status >= 200 && status < 300) return { headers: responseHeaders, body: response.body };
       if (retriesLeft > 0 && shouldRetry(status, responseHeaders)) {
         response.body.resume();
-        await sleep(retryAfterMs(responseHeaders) ?? this.backoff(retriesLeft), signal);
+        const asked = retryAfterMs((name) => header(responseHeaders, name));
+        const wait = asked !== undefined && asked >= 0 && asked <= MAX_RETRY_AFTER_MS ? asked : this.backoff(retriesLeft);
+        await sleep(wait, signal);
         continue;
       }
       const text = await response.body.text().catch((error: unknown) => String(error));
@@ -286,19 +288,6 @@ function shouldRetry(status: number, headers: UpstreamResponse['headers']): bool
 function header(headers: UpstreamResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-/** `retry-after-ms`, else `retry-after` in seconds or as an HTTP date; only when 0–60 s. */
-function retryAfterMs(headers: UpstreamResponse['headers']): number | undefined {
-  let ms = Number.parseFloat(header(headers, 'retry-after-ms') ?? '');
-  if (Number.isNaN(ms)) {
-    const after = header(headers, 'retry-after');
-    if (after !== undefined) {
-      const seconds = Number.parseFloat(after);
-      ms = Number.isNaN(seconds) ? Date.parse(after) - Date.now() : seconds * 1000;
-    }
-  }
-  return ms >= 0 && ms <= MAX_RETRY_AFTER_MS ? ms : undefined;
 }
 
 function toHeaders(headers: UpstreamResponse['headers']): Headers {
