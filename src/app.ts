@@ -23,6 +23,7 @@ import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Pricing } from './pricing.js';
 import { Quotas } from './quotas.js';
+import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.js';
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { requestIdOf, useRequestId } from './plugins/use-request-id.js';
@@ -175,6 +176,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const plugins: Plugin[] = [
     useRequestId(),
+    useCompiledSubscriptions(config.compiledSubscriptions),
     useOperationMetrics(metrics),
     ...useOperationLimits(limits),
     // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a

@@ -53,6 +53,8 @@ export interface Config {
   upstreamQueueTimeoutMs: number;
   /** `UPSTREAM_STARTS_PER_TURN`: upstream calls started per event-loop turn, so a burst cannot stall running streams; 0 = unpaced. */
   upstreamStartsPerTurn: number;
+  /** `COMPILED_SUBSCRIPTIONS`: run each subscription event by a plan made once per subscription, not a full execution each. */
+  compiledSubscriptions: boolean;
   /** `SHUTDOWN_GRACE_MS`: how long in-flight work may finish after SIGTERM before it is cut. */
   shutdownGraceMs: number;
   /** `METRICS`: serve Prometheus metrics at /metrics. */
@@ -267,6 +269,7 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamQueueLimit: integer('UPSTREAM_QUEUE_LIMIT', DEFAULTS.upstreamQueueLimit, 0, 1_000_000),
     upstreamQueueTimeoutMs: integer('UPSTREAM_QUEUE_TIMEOUT_MS', DEFAULTS.upstreamQueueTimeoutMs, 1, 3_600_000),
     upstreamStartsPerTurn: integer('UPSTREAM_STARTS_PER_TURN', DEFAULTS.upstreamStartsPerTurn, 0, 1_000_000),
+    compiledSubscriptions: boolean('COMPILED_SUBSCRIPTIONS', true),
     shutdownGraceMs: integer('SHUTDOWN_GRACE_MS', DEFAULTS.shutdownGraceMs, 0, 3_600_000),
     metrics: boolean('METRICS', true),
     otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),

@@ -60,6 +60,7 @@ describe('loadConfig', () => {
       upstreamQueueLimit: 1_000,
       upstreamQueueTimeoutMs: 10_000,
       upstreamStartsPerTurn: 16,
+      compiledSubscriptions: true,
       shutdownGraceMs: 10_000,
       metrics: true,
       otlpTracesEndpoint: undefined,
