@@ -146,6 +146,10 @@ export interface FakeUpstream {
   readonly aborted: RecordedRequest[];
   /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
   readonly connections: number;
+  /** TCP connections open now, busy or idle. */
+  readonly openConnections: number;
+  /** Closes every keep-alive connection that has no request in flight, as servers do after their idle timeout. */
+  dropIdleConnections(): void;
   /** Replace the current script (starting from the defaults) and restart the `faultTimes` count. Keeps recorded requests. */
   script(s: Script): void;
   /** Back to the default script; clears `requests` and `aborted`. */
@@ -285,6 +289,14 @@ class FakeUpstreamServer implements FakeUpstream {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  dropIdleConnections(): void {
+    this.server.closeIdleConnections();
   }
 
   async listen(): Promise<void> {

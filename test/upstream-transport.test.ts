@@ -91,6 +91,33 @@ describe('connections to the upstream', () => {
   });
 });
 
+describe('connections after a burst', () => {
+  it('reuses the connections a burst of streams opened, and opens a new one once the upstream has closed them', async () => {
+    ctx.fake.script({ chunkDelayMs: 20 });
+    const before = ctx.fake.connections;
+    await Promise.all(Array.from({ length: 8 }, () => streamWs(ctx.gw.wsUrl)));
+    const burst = ctx.fake.connections - before;
+    expect(burst).toBeGreaterThanOrEqual(6);
+
+    ctx.fake.script({});
+    const complete = async (): Promise<void> => {
+      const { data, errors } = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: CHAT });
+      expect(errors).toBeUndefined();
+      expect(data?.complete.text).toBe('Hello from the fake upstream.');
+    };
+    for (let i = 0; i < 4; i++) await complete();
+    expect(ctx.fake.connections - before).toBe(burst);
+
+    // The upstream's idle timeout: every kept-alive connection closes. The next calls must
+    // not try a closed one, and need only one new connection between them.
+    ctx.fake.dropIdleConnections();
+    await eventually(() => ctx.fake.openConnections === 0, 'the fake closed its idle connections');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let i = 0; i < 4; i++) await complete();
+    expect(ctx.fake.connections - before).toBe(burst + 1);
+  });
+});
+
 describe('retry rules (UPSTREAM_MAX_RETRIES=2)', () => {
   async function retrying<T>(run: (gw: Awaited<ReturnType<typeof startGateway>>) => Promise<T>): Promise<T> {
     const gw = await startGateway({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: ctx.fake.url, UPSTREAM_MAX_RETRIES: '2' });
