@@ -5,7 +5,7 @@
  * Both transports (HTTP mutation, graphql-ws / SSE subscription) go through here.
  */
 import { performance } from 'node:perf_hooks';
-import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { Channel } from './channel.js';
 import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
@@ -63,8 +63,15 @@ export class ClientGone extends Error {
   }
 }
 
-// Looked up per span: a tracer provider may be installed (or replaced) after this module loads.
-const tracer = () => trace.getTracer('llm-graphql-gateway');
+// A tracer provider may be installed (or replaced) after this module loads, so the tracer is
+// looked up again whenever the global provider changes; otherwise the same one is reused
+// (getting a tracer allocates one, which every operation would pay for, traced or not).
+let cachedTracer: { provider: TracerProvider; tracer: Tracer } | undefined;
+const tracer = (): Tracer => {
+  const provider = trace.getTracerProvider();
+  if (cachedTracer?.provider !== provider) cachedTracer = { provider, tracer: provider.getTracer('llm-graphql-gateway') };
+  return cachedTracer.tracer;
+};
 
 /** Failures after which the next target is worth a try: the request itself was fine. */
 const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTREAM_ERROR, ErrorCode.UPSTREAM_TIMEOUT]);
