@@ -92,13 +92,21 @@ describe('connections to the upstream', () => {
 });
 
 describe('connections after a burst', () => {
-  it('reuses the connections a burst of streams opened, and opens a new one once the upstream has closed them', async () => {
-    // Long enough that all eight are in flight together, however slowly the sockets open.
+  it('reuses the connections a burst of 80 streams opened, and opens one new one once the upstream has closed them all', async () => {
+    // Slow enough that all 80 are in flight together; more than the 64 dropped connections
+    // after which the gateway compacts its idle list.
     ctx.fake.script({ chunkDelayMs: 300 });
-    const streams = Promise.all(Array.from({ length: 8 }, () => streamWs(ctx.gw.wsUrl)));
-    await ctx.fake.waitForRequests(8, 10_000);
-    expect(ctx.fake.openConnections).toBeGreaterThanOrEqual(8);
-    await streams;
+    const client = wsClient(ctx.gw.wsUrl);
+    try {
+      const streams = Promise.all(Array.from({ length: 80 }, () => collectWs(client, CompletionStreamDocument, { input: CHAT })));
+      await ctx.fake.waitForRequests(80, 10_000);
+      expect(ctx.fake.openConnections).toBeGreaterThanOrEqual(80);
+      for (const results of await streams) {
+        expect(results.at(-1)?.data?.completionStream.accumulatedText).toBe('Hello from the fake upstream.');
+      }
+    } finally {
+      await client.dispose();
+    }
     const burst = ctx.fake.connections;
 
     ctx.fake.script({});

@@ -51,7 +51,7 @@ export interface UpstreamResponse {
  * timeout) is dropped here, so a burst leaves nothing behind once it is over.
  */
 class Connections {
-  private readonly idle: Client[] = [];
+  private idle: Client[] = [];
   /** Lent out: a request is queued or running on it, and it will say `drain` when done. */
   private readonly busy = new Set<Client>();
   private readonly all = new Set<Client>();
@@ -61,11 +61,6 @@ class Connections {
     private readonly origin: string,
     private readonly options: Client.Options,
   ) {}
-
-  /** Open connections, busy or idle. */
-  get size(): number {
-    return this.all.size;
-  }
 
   request(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
     // undici refuses an aborted signal before dispatching, so the connection would never
@@ -102,9 +97,7 @@ class Connections {
       void client.close();
       // Dropped connections leave the idle stack lazily; compact it when they are most of it.
       if (++this.dropped > 64 && this.dropped * 2 > this.idle.length) {
-        const kept = this.idle.filter((c) => this.all.has(c));
-        this.idle.length = 0;
-        this.idle.push(...kept);
+        this.idle = this.idle.filter((c) => this.all.has(c));
         this.dropped = 0;
       }
     });
