@@ -226,6 +226,24 @@ describe('GET /metrics', () => {
     // Default process metrics come along too.
     expect(after.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
   });
+
+  it('counts a stream that fails midway under its error code, once', async () => {
+    const before = await scrape();
+    ctx.fake.script({ choices: [['a', 'b', 'c']], fault: { kind: 'errorAfter', chunks: 1 } });
+    const client = wsClient(ctx.gw.wsUrl);
+    let results: ExecutionResult<CompletionStreamSubscription>[];
+    try {
+      results = await collectWs(client, CompletionStreamDocument, ask('Fail midway'));
+    } finally {
+      await client.dispose();
+    }
+    expect(results.at(-1)?.errors?.[0]?.extensions?.['code']).toBe('UPSTREAM_ERROR');
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string> = {}): number => total(after, name, labels) - total(before, name, labels);
+    expect(delta('gateway_operations_total', { operation: 'CompletionStream', type: 'subscription', outcome: 'UPSTREAM_ERROR' })).toBe(1);
+    expect(delta('gateway_operations_total')).toBe(1);
+    expect(delta('gateway_errors_total', { code: 'UPSTREAM_ERROR' })).toBe(1);
+  });
 });
 
 // ---------------------------------------------------------------------------

@@ -50,23 +50,72 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
     },
     onSubscribe({ args }) {
       const { name, type } = operationOf(args);
-      let outcome: string | undefined;
       return {
-        onSubscribeResult({ result }) {
+        onSubscribeResult({ result, setResult }) {
           if (!isAsyncIterable(result)) {
             metrics.operations.inc({ operation: name, type, outcome: countErrors(result) ?? 'ok' });
-            return undefined;
+            return;
           }
-          return {
-            onNext({ result: event }) {
-              outcome ??= countErrors(event);
-            },
-            onEnd() {
-              metrics.operations.inc({ operation: name, type, outcome: outcome ?? 'ok' });
-            },
-          };
+          let outcome: string | undefined;
+          setResult(
+            counted(
+              result,
+              (event) => {
+                const code = countErrors(event);
+                outcome ??= code;
+              },
+              (error) => {
+                if (error !== undefined) outcome ??= error instanceof Error ? codeOf(error) : 'INTERNAL_SERVER_ERROR';
+                metrics.operations.inc({ operation: name, type, outcome: outcome ?? 'ok' });
+              },
+            ),
+          );
         },
       };
     },
   };
+}
+
+/**
+ * Watches a stream's events and its end (done, left, or failed) in one thin iterator.
+ * Envelop's `onNext`/`onEnd` hooks would do the same with two more iterator layers and
+ * several promises per event, on every chunk of every stream.
+ */
+function counted(
+  source: AsyncIterable<ExecutionResult>,
+  onEvent: (event: ExecutionResult) => void,
+  onEnd: (error?: unknown) => void,
+): AsyncIterableIterator<ExecutionResult> {
+  const events = source[Symbol.asyncIterator]();
+  let ended = false;
+  const end = (error?: unknown): void => {
+    if (ended) return;
+    ended = true;
+    onEnd(error);
+  };
+  const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
+  const wrapped: AsyncIterableIterator<ExecutionResult> = {
+    [Symbol.asyncIterator]: () => wrapped,
+    next: () =>
+      events.next().then(
+        (result) => {
+          if (result.done) end();
+          else onEvent(result.value);
+          return result;
+        },
+        (error: unknown) => {
+          end(error);
+          throw error;
+        },
+      ),
+    return: () => {
+      end();
+      return events.return ? events.return() : Promise.resolve(done);
+    },
+    throw: (error: unknown) => {
+      end(error);
+      return events.throw ? events.throw(error) : Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    },
+  };
+  return wrapped;
 }
