@@ -55,6 +55,7 @@ import {
   type Path,
 } from '@graphql-tools/utils';
 import type { Plugin } from 'graphql-yoga';
+import { isPromise, mapStream } from './map-stream.js';
 
 type ExecutionContext = Exclude<ReturnType<typeof buildExecutionContext>, readonly GraphQLError[]>;
 type MaybePromise<T> = T | Promise<T>;
@@ -74,11 +75,6 @@ interface FieldPlan {
   /** A scalar or enum (possibly non-null): completing it needs no path. */
   leaf: boolean;
   complete: Complete;
-}
-
-/** What graphql-tools treats as a promise; checked without a property lookup on every string. */
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** The plan could not be made exactly; the executor keeps the operation. */
@@ -318,23 +314,11 @@ async function sourceStream(exe: ExecutionContext, root: FieldPlan): Promise<Asy
 
 /** Maps a source stream by the plan; leaving it leaves the source at once (the upstream is aborted). */
 function mapEvents(exe: ExecutionContext, source: AsyncIterable<unknown>, root: readonly FieldPlan[]): AsyncIterableIterator<ExecutionResult> {
-  const events = source[Symbol.asyncIterator]();
-  if (exe.onSignalAbort && events.return) exe.onSignalAbort(() => void events.return?.());
-  const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
-  const wrap = (error: unknown): never => {
-    throw createGraphQLError(toError(error).message, { originalError: toError(error), nodes: [exe.operation] });
-  };
-  const mapped: AsyncIterableIterator<ExecutionResult> = {
-    [Symbol.asyncIterator]: () => mapped,
-    next: () =>
-      events.next().then((result): MaybePromise<IteratorResult<ExecutionResult>> => {
-        if (result.done) return done;
-        const value = runEvent(exe, root, result.value);
-        return isPromise(value) ? value.then((settled) => ({ value: settled, done: false })) : { value, done: false };
-      }, wrap),
-    return: () => (events.return ? events.return().then(() => done) : Promise.resolve(done)),
-    throw: (error: unknown) => (events.throw ? events.throw(error).then(() => done) : Promise.reject(toError(error))),
-  };
+  const mapped = mapStream(source, (event) => runEvent(exe, root, event), {
+    // As graphql-tools does: a failing source becomes an error located at the operation.
+    mapError: (error) => createGraphQLError(toError(error).message, { originalError: toError(error), nodes: [exe.operation] }),
+  });
+  if (exe.onSignalAbort) exe.onSignalAbort(() => void mapped.return?.());
   return mapped;
 }
 

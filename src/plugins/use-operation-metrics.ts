@@ -5,6 +5,7 @@
 import type { ExecutionResult, GraphQLError, OperationDefinitionNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Metrics } from '../metrics.js';
+import { mapStream } from './map-stream.js';
 
 function codeOf(error: Error | GraphQLError): string {
   const code = 'extensions' in error ? (error.extensions as Record<string, unknown> | undefined)?.['code'] : undefined;
@@ -57,16 +58,20 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
             return;
           }
           let outcome: string | undefined;
+          // One thin iterator instead of Envelop's onNext/onEnd hooks (see map-stream.ts).
           setResult(
-            counted(
+            mapStream(
               result,
               (event) => {
                 const code = countErrors(event);
                 outcome ??= code;
+                return event;
               },
-              (error) => {
-                if (error !== undefined) outcome ??= error instanceof Error ? codeOf(error) : 'INTERNAL_SERVER_ERROR';
-                metrics.operations.inc({ operation: name, type, outcome: outcome ?? 'ok' });
+              {
+                onEnd: (error) => {
+                  if (error !== undefined) outcome ??= error instanceof Error ? codeOf(error) : 'INTERNAL_SERVER_ERROR';
+                  metrics.operations.inc({ operation: name, type, outcome: outcome ?? 'ok' });
+                },
               },
             ),
           );
@@ -74,48 +79,4 @@ export function useOperationMetrics(metrics: Metrics): Plugin {
       };
     },
   };
-}
-
-/**
- * Watches a stream's events and its end (done, left, or failed) in one thin iterator.
- * Envelop's `onNext`/`onEnd` hooks would do the same with two more iterator layers and
- * several promises per event, on every chunk of every stream.
- */
-function counted(
-  source: AsyncIterable<ExecutionResult>,
-  onEvent: (event: ExecutionResult) => void,
-  onEnd: (error?: unknown) => void,
-): AsyncIterableIterator<ExecutionResult> {
-  const events = source[Symbol.asyncIterator]();
-  let ended = false;
-  const end = (error?: unknown): void => {
-    if (ended) return;
-    ended = true;
-    onEnd(error);
-  };
-  const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
-  const wrapped: AsyncIterableIterator<ExecutionResult> = {
-    [Symbol.asyncIterator]: () => wrapped,
-    next: () =>
-      events.next().then(
-        (result) => {
-          if (result.done) end();
-          else onEvent(result.value);
-          return result;
-        },
-        (error: unknown) => {
-          end(error);
-          throw error;
-        },
-      ),
-    return: () => {
-      end();
-      return events.return ? events.return() : Promise.resolve(done);
-    },
-    throw: (error: unknown) => {
-      end(error);
-      return events.throw ? events.throw(error) : Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    },
-  };
-  return wrapped;
 }
