@@ -7,7 +7,7 @@ import {
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
 import { startFakeUpstream } from './fake-upstream.js';
-import { collectSse, collectWs, graphql, startGateway, useGatewayWithFake, wsClient } from './helpers.js';
+import { collectSse, collectWs, graphql, startGateway, useGatewayWithFake, wsClient, subscribeOverWs } from './helpers.js';
 
 const KEY = 'sk-proj-GatewaySecretKey-0123456789abcdef';
 
@@ -18,13 +18,8 @@ const ctx = useGatewayWithFake({
   LOG_LEVEL: 'debug',
 });
 
-async function streamWs(prompt = 'Hi'): Promise<ExecutionResult<CompletionStreamSubscription>[]> {
-  const client = wsClient(ctx.gw.wsUrl);
-  try {
-    return await collectWs(client, CompletionStreamDocument, { input: { prompt } });
-  } finally {
-    await client.dispose();
-  }
+function streamWs(prompt = 'Hi'): Promise<ExecutionResult<CompletionStreamSubscription>[]> {
+  return subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, { input: { prompt } });
 }
 
 function lastErrorCode(results: ExecutionResult<CompletionStreamSubscription>[]): unknown {

@@ -101,6 +101,20 @@ export async function collectWs<TData, TVariables extends Record<string, unknown
   return results;
 }
 
+/** Runs a subscription to its end on a graphql-ws client of its own, closed afterwards. */
+export async function subscribeOverWs<TData, TVariables extends Record<string, unknown>>(
+  url: string,
+  document: TypedDocumentNode<TData, TVariables>,
+  variables: TVariables,
+): Promise<ExecutionResult<TData>[]> {
+  const client = wsClient(url);
+  try {
+    return await collectWs(client, document, variables);
+  } finally {
+    await client.dispose();
+  }
+}
+
 export interface SseEvent<TData> {
   event: string;
   data: ExecutionResult<TData> | null;

@@ -22,7 +22,7 @@ import {
   type CompletionInput,
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
-import { collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient, type TestGateway } from './helpers.js';
+import { collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient, type TestGateway, subscribeOverWs } from './helpers.js';
 
 const SECRET = 'sk-observability-DISTINCTIVE-7c1e9a';
 const PHRASE = 'periwinkle walrus plays the oboe at midnight';
@@ -143,13 +143,7 @@ describe('GET /metrics', () => {
 
     // One streamed subscription of three pieces.
     ctx.fake.script({ choices: [['a', 'b', 'c']], usage: { prompt_tokens: 11, completion_tokens: 3 } });
-    const streamClient = wsClient(ctx.gw.wsUrl);
-    let streamed: ExecutionResult<CompletionStreamSubscription>[];
-    try {
-      streamed = await collectWs(streamClient, CompletionStreamDocument, ask('Stream me'));
-    } finally {
-      await streamClient.dispose();
-    }
+    const streamed = await subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, ask('Stream me'));
     expect(streamed.every((r) => r.errors === undefined)).toBe(true);
     expect(streamed.at(-1)?.data?.completionStream.usage).toMatchObject({ promptTokens: 11, completionTokens: 3, totalTokens: 14 });
 
@@ -230,13 +224,7 @@ describe('GET /metrics', () => {
   it('counts a stream that fails midway under its error code, once', async () => {
     const before = await scrape();
     ctx.fake.script({ choices: [['a', 'b', 'c']], fault: { kind: 'errorAfter', chunks: 1 } });
-    const client = wsClient(ctx.gw.wsUrl);
-    let results: ExecutionResult<CompletionStreamSubscription>[];
-    try {
-      results = await collectWs(client, CompletionStreamDocument, ask('Fail midway'));
-    } finally {
-      await client.dispose();
-    }
+    const results = await subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, ask('Fail midway'));
     expect(results.at(-1)?.errors?.[0]?.extensions?.['code']).toBe('UPSTREAM_ERROR');
     const after = await scrape();
     const delta = (name: string, labels: Record<string, string> = {}): number => total(after, name, labels) - total(before, name, labels);
@@ -301,12 +289,7 @@ describe('logs', () => {
     // the name is in the document, and gateway_operations_total{operation="Complete"} finds it there.
     const before = finishedLines(ctx.gw).length;
     expect((await graphql(ctx.gw.httpUrl, CompleteDocument, ask('Name me'))).errors).toBeUndefined();
-    const client = wsClient(ctx.gw.wsUrl);
-    try {
-      await collectWs(client, CompletionStreamDocument, ask('Name my stream'));
-    } finally {
-      await client.dispose();
-    }
+    await subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, ask('Name my stream'));
     const lines = finishedLines(ctx.gw).slice(before);
     expect(lines.map((l) => [l['type'], l['operation']])).toEqual([
       ['mutation', 'Complete'],

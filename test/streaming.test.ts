@@ -7,7 +7,7 @@ import {
   type CompletionInput,
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
-import { collectSse, collectWs, graphql, wsClient, useGatewayWithFake } from './helpers.js';
+import { collectSse, graphql, useGatewayWithFake, subscribeOverWs } from './helpers.js';
 
 const ctx = useGatewayWithFake();
 
@@ -22,14 +22,7 @@ function chunks(results: ExecutionResult<CompletionStreamSubscription>[]): Chunk
 }
 
 const transports = {
-  'graphql-ws': async (input: CompletionInput) => {
-    const client = wsClient(ctx.gw.wsUrl);
-    try {
-      return await collectWs(client, CompletionStreamDocument, { input });
-    } finally {
-      await client.dispose();
-    }
-  },
+  'graphql-ws': (input: CompletionInput) => subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, { input }),
   SSE: (input: CompletionInput) => collectSse(ctx.gw.httpUrl, CompletionStreamDocument, { input }),
 };
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CompleteDocument, CompletionStreamDocument, type CompletionInput } from '../src/generated/operations.js';
 import type { Framing } from './fake-upstream.js';
-import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient } from './helpers.js';
+import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient, subscribeOverWs } from './helpers.js';
 
 const KEY = 'sk-test-gateway-key';
 const ctx = useGatewayWithFake();
@@ -16,14 +16,7 @@ const ctx = useGatewayWithFake();
 const PIECES = ['Grüße', ' 🙂', ' — ', 'naïve', ' 東京'];
 const CHAT: CompletionInput = { messages: [{ role: 'USER', content: 'Go' }] };
 
-async function streamWs(url: string, input: CompletionInput = CHAT) {
-  const client = wsClient(url);
-  try {
-    return await collectWs(client, CompletionStreamDocument, { input });
-  } finally {
-    await client.dispose();
-  }
-}
+const streamWs = (url: string, input: CompletionInput = CHAT) => subscribeOverWs(url, CompletionStreamDocument, { input });
 
 const framings: [string, Framing][] = [
   ['CRLF line ends', { lineEnding: '\r\n' }],
