@@ -223,6 +223,48 @@ describe('back-pressure', () => {
     socket.terminate();
     await ctx.fake.waitForAbort(5000);
   });
+
+  it('reads the upstream again once a stalled graphql-ws client reads, and delivers every chunk in order', async () => {
+    const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
+    ctx.fake.script({ choices: [pieces] });
+    const socket = new WebSocket(ctx.gw.wsUrl, 'graphql-transport-ws');
+    // ws's own TCP socket, there once the socket is open.
+    const raw = (): { pause(): void; resume(): void } => (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const received: string[] = [];
+    let paused = false;
+    const completed = new Promise<string>((resolve, reject) => {
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+      socket.on('error', reject);
+      socket.on('message', (data: Buffer) => {
+        const message = JSON.parse(data.toString()) as { type: string; payload?: { data?: { completionStream?: { text?: string } } } };
+        if (message.type === 'connection_ack') {
+          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { completionStream(input: { prompt: "Go" }) { text } }' } }));
+        }
+        const text = message.payload?.data?.completionStream?.text;
+        if (message.type === 'next' && text) received.push(text.slice(0, 6));
+        if (message.type === 'next' && !paused) {
+          paused = true;
+          raw().pause();
+        }
+        if (message.type === 'complete') resolve('complete');
+        if (message.type === 'error') resolve(JSON.stringify(message.payload));
+      });
+    });
+    const [request] = await ctx.fake.waitForRequests(1);
+    if (!request) throw new Error('no upstream request');
+    // Stalled: the upstream has stopped sending before the end.
+    let last = -1;
+    for (let i = 0; i < 40 && request.eventsSent !== last; i++) {
+      last = request.eventsSent;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(request.eventsSent).toBeLessThan(pieces.length / 2);
+    raw().resume();
+    expect(await completed).toBe('complete');
+    expect(received).toEqual(pieces.map((p) => p.slice(0, 6)));
+    expect(ctx.fake.aborted).toHaveLength(0);
+    socket.close();
+  });
 });
 
 describe('UPSTREAM_STARTS_PER_TURN=1 (starts paced one per event-loop turn)', () => {
