@@ -5,11 +5,14 @@
  *
  *   parent → { type: 'streams', … }  open ceil(N/perSocket) graphql-ws sockets, then → { type: 'ready' }
  *   parent → { type: 'go' }          subscribe perSocket streams per socket at once, then → { type: 'result', … }
+ *   parent → { type: 'direct', … }   the same N streams straight from the fake upstream (one HTTP/1.1
+ *                                    connection each, all requested at once), then → { type: 'result', … }
  *   parent → { type: 'idle', … }     open K acknowledged sockets and hold them, then → { type: 'ready' }
  *   parent → { type: 'close' }       close them, then → { type: 'closed' }
  */
+import http from 'node:http';
 import type { Client } from 'graphql-ws';
-import { codeOf, connectWs, describeError, gatewayVariables, SUBSCRIPTION } from './clients.js';
+import { codeOf, connectWs, describeError, gatewayVariables, openaiEndpoint, sseStream, SUBSCRIPTION } from './clients.js';
 import { summarize, type Summary } from './stats.js';
 
 export interface StreamsCommand {
@@ -22,6 +25,17 @@ export interface StreamsCommand {
   chunks: number;
   nominalGapMs: number;
   timeoutMs: number;
+}
+
+/** N OpenAI streams straight to the fake upstream: what the rig alone does with the same burst. */
+export interface DirectStreamsCommand {
+  type: 'direct';
+  /** The fake upstream's port. */
+  port: number;
+  n: number;
+  model: string;
+  chunks: number;
+  nominalGapMs: number;
 }
 
 export interface IdleCommand {
@@ -54,7 +68,7 @@ export interface StreamsResult {
   timedOut: boolean;
 }
 
-type Command = StreamsCommand | IdleCommand | { type: 'go' } | { type: 'close' };
+type Command = StreamsCommand | DirectStreamsCommand | IdleCommand | { type: 'go' } | { type: 'close' };
 
 const send = (message: unknown): void => {
   process.send?.(message);
@@ -179,6 +193,52 @@ async function runStreams(command: StreamsCommand): Promise<void> {
   await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
 }
 
+async function runDirect(command: DirectStreamsCommand): Promise<void> {
+  const { n, chunks, nominalGapMs } = command;
+  // No keep-alive pool to draw on: like the gateway in a burst, a new connection per stream.
+  const via = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  const endpoint = openaiEndpoint(command.port, command.model, true);
+  const goAt = performance.now();
+  const streams = Array.from({ length: n }, () => sseStream(via, endpoint, 'openai'));
+  const subscribeLoopMs = performance.now() - goAt;
+  const timings = await Promise.all(streams);
+  const errors: Record<string, number> = {};
+  const ttfc: number[] = [];
+  const gaps: number[] = [];
+  let delivered = 0;
+  let completed = 0;
+  let withUsage = 0;
+  let lastEnd = goAt;
+  for (const t of timings) {
+    if (t.error !== undefined) errors[t.error] = (errors[t.error] ?? 0) + 1;
+    else completed++;
+    if (t.usage) withUsage++;
+    delivered += t.arrivals.length;
+    lastEnd = Math.max(lastEnd, t.end);
+    const first = t.arrivals[0];
+    if (first !== undefined) ttfc.push(first - t.start);
+    for (let i = 1; i < t.arrivals.length; i++) gaps.push((t.arrivals[i] ?? 0) - (t.arrivals[i - 1] ?? 0) - nominalGapMs);
+  }
+  via.destroy();
+  const result: StreamsResult = {
+    type: 'result',
+    n,
+    sockets: n,
+    expectedChunks: n * chunks,
+    deliveredChunks: delivered,
+    completedStreams: completed,
+    streamsWithUsage: withUsage,
+    errors,
+    ttfc: summarize(ttfc),
+    addedGap: summarize(gaps),
+    subscribeLoopMs,
+    wallMs: lastEnd - goAt,
+    connectMs: 0,
+    timedOut: false,
+  };
+  send(result);
+}
+
 async function runIdle(command: IdleCommand): Promise<void> {
   const clients = await openSockets(command.port, command.key, command.k, command.addresses);
   send({ type: 'ready', sockets: clients.length });
@@ -191,6 +251,7 @@ async function runIdle(command: IdleCommand): Promise<void> {
 const command = await nextCommand();
 try {
   if (command.type === 'streams') await runStreams(command);
+  else if (command.type === 'direct') await runDirect(command);
   else if (command.type === 'idle') await runIdle(command);
   else throw new Error(`unexpected command ${command.type}`);
 } catch (error) {

@@ -19,6 +19,12 @@ export interface ThroughputFigure {
   latency: Summary;
 }
 
+/** The same burst straight from the fake upstream, no gateway (`directStreams` in run.ts). */
+export interface DirectStreamsRow extends StreamsResult {
+  cpu: { upstream: number; load: number };
+  upstreamTimers: { maxLateMs: number; meanLateMs: number; maxBurstMs: number };
+}
+
 export interface StreamsRow extends StreamsResult {
   gatewayBaseRss: number;
   /** Peak of VmRSS sampled every 100 ms. */
@@ -32,6 +38,8 @@ export interface StreamsRow extends StreamsResult {
   cpu: { gateway: number; upstream: number; load: number };
   upstreamTimers: { maxLateMs: number; meanLateMs: number; maxBurstMs: number };
   loadRss: number;
+  /** Absent in results from before the direct run existed. */
+  direct?: DirectStreamsRow;
 }
 
 export interface IdleFigure {
@@ -309,6 +317,25 @@ export function renderMarkdown(r: Results): string {
     );
   }
   L.push('');
+  const withDirect = r.streams.filter((s): s is StreamsRow & { direct: DirectStreamsRow } => s.direct !== undefined);
+  if (withDirect.length) {
+    L.push(
+      'The same bursts with no gateway, just before each run above: the load generator asks the fake upstream for N streams at once, one new HTTP/1.1 connection each (as the gateway opens them), and parses OpenAI\'s SSE itself. This is the rig\'s own share of the figures: the upstream and the load generator accepting, answering and reading N streams on the same 2 cores.',
+    );
+    L.push('');
+    L.push(
+      '| N | chunks delivered / expected | first chunk p50 / p99 / max (ms) | added gap p50 / p99 / max (ms) | CPU: upstream / load gen (cores) | gateway first chunk p99 − direct p99 (ms) | gateway added gap p99 − direct (ms) |',
+    );
+    L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const s of withDirect) {
+      const d = s.direct;
+      const errors = Object.keys(d.errors).length ? ` (errors: ${failures(d.errors)})` : '';
+      L.push(
+        `| ${s.n.toLocaleString('en-US')} | ${d.deliveredChunks.toLocaleString('en-US')} / ${d.expectedChunks.toLocaleString('en-US')}${errors} | ${fmt(d.ttfc.p50, 0)} / ${fmt(d.ttfc.p99, 0)} / ${fmt(d.ttfc.max, 0)} | ${fmt(d.addedGap.p50, 1)} / ${fmt(d.addedGap.p99, 1)} / ${fmt(d.addedGap.max, 1)} | ${fmt(d.cpu.upstream)} / ${fmt(d.cpu.load)} | ${signed(s.ttfc.p99 - d.ttfc.p99, 0)} | ${signed(s.addedGap.p99 - d.addedGap.p99, 1)} |`,
+      );
+    }
+    L.push('');
+  }
   for (const s of r.streams) {
     if (s.addedGap.p50 < -500 || s.addedGap.p99 > 1000) {
       L.push(

@@ -29,7 +29,7 @@ import {
   type Endpoint,
   type StreamTiming,
 } from './clients.js';
-import type { IdleCommand, StreamsCommand, StreamsResult } from './load.js';
+import type { DirectStreamsCommand, IdleCommand, StreamsCommand, StreamsResult } from './load.js';
 import { readHeapSnapshot, summarizeHeap, type HeapEntry } from './heap.js';
 import { formatSummary, readProfile, summarizeProfile } from './profile.js';
 import {
@@ -53,6 +53,7 @@ import {
   type IdleFigure,
   type ProfileFigure,
   type Results,
+  type DirectStreamsRow,
   type StreamsRow,
   type ThroughputFigure,
 } from './report.js';
@@ -435,7 +436,33 @@ function streamsCommand(rig: Rig, port: number, n: number): StreamsCommand {
   };
 }
 
+/**
+ * The same burst with no gateway: the load generator asks the fake upstream for N streams
+ * at once, one connection each. What it shows is the rig's own share of the first-chunk
+ * and gap figures (both processes share the cores with it).
+ */
+async function directStreams(rig: Rig, n: number): Promise<DirectStreamsRow> {
+  log(`concurrent streams, direct: N = ${n} straight to the fake upstream`);
+  await upstreamStats(rig, true);
+  const load = forkLoad();
+  const loadPid = load.child.pid ?? 0;
+  const cpu0 = { upstream: cpuSecondsOf(rig.upstream.pid), load: cpuSecondsOf(loadPid) };
+  const t0 = performance.now();
+  const command: DirectStreamsCommand = { type: 'direct', port: rig.upstream.port, n, model: `bench-c${N_CHUNKS}-d${N_GAP_MS}`, chunks: N_CHUNKS, nominalGapMs: N_GAP_MS };
+  load.child.send(command);
+  const result = await load.next<StreamsResult>('result');
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = { upstream: (cpuSecondsOf(rig.upstream.pid) - cpu0.upstream) / wall, load: (cpuSecondsOf(loadPid) - cpu0.load) / wall };
+  const timers = await upstreamStats(rig);
+  await load.exited;
+  log(
+    `  delivered ${result.deliveredChunks}/${result.expectedChunks}, ttfc p50 ${result.ttfc.p50.toFixed(0)} / p99 ${result.ttfc.p99.toFixed(0)} ms, added gap p99 ${result.addedGap.p99.toFixed(1)} ms, CPU upstream ${cpu.upstream.toFixed(2)} / load gen ${cpu.load.toFixed(2)}`,
+  );
+  return { ...result, cpu, upstreamTimers: timers };
+}
+
 async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
+  const direct = await directStreams(rig, n);
   log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms`);
   const gw = await freshGateway(rig);
   await sleep(1000);
@@ -486,6 +513,7 @@ async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
     cpu,
     upstreamTimers: { maxLateMs: timers.maxLateMs, meanLateMs: timers.meanLateMs, maxBurstMs: timers.maxBurstMs },
     loadRss,
+    direct,
   };
   log(
     `  delivered ${row.deliveredChunks}/${row.expectedChunks}, completed ${row.completedStreams}/${n}, ttfc p99 ${row.ttfc.p99.toFixed(0)} ms, added gap p99 ${row.addedGap.p99.toFixed(1)} ms, peak RSS ${(Math.max(hwm, peak) / 1048576).toFixed(0)} MiB, gateway CPU ${cpu.gateway.toFixed(2)}`,

@@ -276,7 +276,9 @@ server.keepAliveTimeout = 600_000;
 server.headersTimeout = 610_000;
 server.requestTimeout = 0;
 const port = Number(process.argv[2] ?? process.env['PORT'] ?? 0);
-server.listen(port, '127.0.0.1', () => {
+// A deep accept queue (the kernel caps it at net.core.somaxconn): the direct burst opens
+// thousands of connections at once, and Node's default of 511 would drop their SYNs.
+server.listen({ port, host: '127.0.0.1', backlog: 65_535 }, () => {
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   process.stdout.write(`${JSON.stringify({ port: bound })}\n`);
