@@ -80,6 +80,8 @@ export interface Results {
   portkeyVersion: string;
   loadBefore: number[];
   loadAfter: number[];
+  /** `speedProbe()` in run.ts before and after the run (ms; lower is a faster machine). Absent in older results. */
+  speedProbeMs?: [number, number];
   durationS: number;
   latency: { rounds: number; direct: Summary; gateway: Summary; peer: Summary; failures: Record<string, number> };
   ttfc: { rounds: number; direct: Summary; ws: Summary; sse: Summary; peer: Summary; failures: Record<string, number> };
@@ -225,6 +227,11 @@ export function renderMarkdown(r: Results): string {
   L.push(`- ${r.machine.cores} cores, ${r.machine.cpu}, ${fmt(r.machine.memoryGiB, 0)} GiB RAM, ${r.machine.os}`);
   L.push(`- Node ${r.machine.node}; gateway at commit ${r.commit}; peer: \`@portkey-ai/gateway\` ${r.portkeyVersion}`);
   L.push(`- Load average (1/5/15 min) before: ${r.loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${r.loadAfter.map((x) => x.toFixed(2)).join(' / ')}`);
+  if (r.speedProbeMs) {
+    L.push(
+      `- Speed probe (300,000 JSON round trips of an OpenAI chunk in a fresh process, best of 3; the same work every run, so lower means a faster machine that day): ${fmt(r.speedProbeMs[0], 0)} ms before the run, ${fmt(r.speedProbeMs[1], 0)} ms after. The rig's machines drift by 2× and more between days; compare runs by this and by direct's throughput.`,
+    );
+  }
   L.push(
     '- **Everything shares these cores**: the fake upstream, the gateway, the peer and the measuring client are separate processes on the same machine (the N-streams load generator too), so the figures include CPU contention between them; on 2 cores a busy gateway also slows the client and the upstream that measure it.',
   );

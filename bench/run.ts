@@ -752,6 +752,19 @@ function machine(): Results['machine'] {
   };
 }
 
+/**
+ * A fixed piece of CPU work (JSON round trips of an OpenAI chunk) timed in a fresh process,
+ * best of three, in ms: the same on every run, so it shows how fast this machine was that
+ * day. The rig's machines drift by 2× and more between days, which moves every absolute
+ * figure; compare runs by this and by direct's throughput, not by the date.
+ */
+function speedProbe(): number {
+  const script = `const o={id:'chatcmpl-1',object:'chat.completion.chunk',created:1700000000,model:'gpt',choices:[{index:0,delta:{content:' tok'},finish_reason:null}]};let n=0;const t=performance.now();for(let i=0;i<300000;i++)n+=JSON.parse(JSON.stringify(o)).choices.length;process.stdout.write(String(performance.now()-t));`;
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) best = Math.min(best, Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })));
+  return best;
+}
+
 function commit(): string {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -766,7 +779,8 @@ async function main(): Promise<void> {
   const began = performance.now();
   if (!existsSync(join(ROOT, 'dist/main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const loadBefore = os.loadavg();
-  log(`${QUICK ? 'QUICK run' : 'full run'}; ${os.cpus().length} cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
+  const speedBefore = speedProbe();
+  log(`${QUICK ? 'QUICK run' : 'full run'}; ${os.cpus().length} cores, load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, speed probe ${speedBefore.toFixed(0)} ms`);
   if ((loadBefore[0] ?? 0) > os.cpus().length * 0.75) {
     log('warning: the machine is busy; figures will be noisy');
     notes.push(`The machine was busy when the run started (1-minute load average ${(loadBefore[0] ?? 0).toFixed(2)} on ${os.cpus().length} cores).`);
@@ -831,6 +845,7 @@ async function main(): Promise<void> {
     portkeyVersion,
     loadBefore,
     loadAfter: os.loadavg(),
+    speedProbeMs: [speedBefore, speedProbe()],
     durationS: (performance.now() - began) / 1000,
     latency,
     ttfc,
