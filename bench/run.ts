@@ -7,7 +7,9 @@
  * the CPU profiles, printed; nothing written), --streams-only N[,N…] (only the concurrent
  * streams runs, printed), --gateway-env KEY=VALUE (a setting for every gateway started,
  * repeatable), --gateway-node-arg FLAG (a node flag for every gateway, repeatable),
- * --keep (keep the temp dir with logs and profiles), --out DIR (where to write the results).
+ * --warm-up K (before each concurrent-streams burst, K short streams through the fresh
+ * gateway; default 0: the burst meets a cold gateway), --keep (keep the temp dir with logs
+ * and profiles), --out DIR (where to write the results).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,6 +65,8 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const PROFILE = !args.includes('--no-profile');
 const PROFILES_ONLY = args.includes('--profiles-only');
+/** `--warm-up 500`: short streams through each fresh gateway before its burst (default none). */
+const WARM_UP = args.includes('--warm-up') ? Number(args[args.indexOf('--warm-up') + 1]) : 0;
 /** `--streams-only 5000,10000`: only the concurrent-streams runs, for these N, printed. */
 const STREAMS_ONLY = args.includes('--streams-only') ? (args[args.indexOf('--streams-only') + 1] ?? '').split(',').map(Number) : undefined;
 /** `--gateway-node-arg FLAG` (repeatable): a node flag for every gateway the bench starts. */
@@ -461,10 +465,21 @@ async function directStreams(rig: Rig, n: number): Promise<DirectStreamsRow> {
   return { ...result, cpu, upstreamTimers: timers };
 }
 
+/** Runs `n` short streams through a gateway, so the code a burst runs is compiled and loaded. */
+async function warmUp(rig: Rig, port: number, n: number): Promise<void> {
+  const warm = forkLoad();
+  warm.child.send({ ...streamsCommand(rig, port, n), model: 'bench-c2-d10', chunks: 2, nominalGapMs: 10 } satisfies StreamsCommand);
+  await warm.next('ready');
+  warm.child.send({ type: 'go' });
+  await warm.next('result');
+  await warm.exited;
+}
+
 async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
   const direct = await directStreams(rig, n);
   log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms`);
   const gw = await freshGateway(rig);
+  if (WARM_UP) await warmUp(rig, gw.port, WARM_UP);
   await sleep(1000);
   const base = memoryOf(gw.pid).rss;
   await upstreamStats(rig, true);
@@ -645,8 +660,10 @@ async function profiles(rig: Rig): Promise<ProfileFigure[]> {
   const starts = await profiled(
     rig,
     'A burst of subscribes',
-    `${burst.toLocaleString('en-US')} \`bench-c2-d1000\` subscriptions started at once over ${Math.ceil(burst / 100)} graphql-ws sockets (what stream start-up costs; the window runs from the burst to the last stream's end, so it also holds ${burst.toLocaleString('en-US')} × 2 chunks), with`,
+    `${burst.toLocaleString('en-US')} \`bench-c2-d1000\` subscriptions started at once over ${Math.ceil(burst / 100)} graphql-ws sockets (what stream start-up costs, on a gateway warmed with 500 short streams first; the window runs from the burst to the last stream's end, so it also holds ${burst.toLocaleString('en-US')} × 2 chunks), with`,
     async (gw, mark) => {
+      // Warm first: what a start costs once compiled, not the JIT's first passes.
+      await warmUp(rig, gw.port, 500);
       const load = forkLoad();
       load.child.send({ ...streamsCommand(rig, gw.port, burst), model: 'bench-c2-d1000', chunks: 2 } satisfies StreamsCommand);
       await load.next<{ sockets: number }>('ready');
