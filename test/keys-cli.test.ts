@@ -8,9 +8,9 @@
  * need to create through the CLI are created in-process, and independent tests run
  * concurrently against one pre-migrated database per dialect.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,19 @@ function cli(databaseUrl: string, ...args: string[]): Promise<Run> {
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The bytes of every file in `dir` whose name starts with `prefix`, read by a child process. */
+function readInChild(dir: string, prefix: string): Promise<Buffer> {
+  const script =
+    "const fs = require('node:fs'); const path = require('node:path'); const [dir, prefix] = process.argv.slice(1);" +
+    'for (const name of fs.readdirSync(dir).filter((n) => n.startsWith(prefix))) process.stdout.write(fs.readFileSync(path.join(dir, name)));';
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, dir, prefix], { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
+      if (error) reject(new Error(`reading ${prefix}* in ${dir} failed`, { cause: error }));
+      else resolve(stdout);
     });
   });
 }
@@ -183,9 +196,11 @@ describe('keys CLI on SQLite', { concurrent: true, timeout: 30_000 }, () => {
     url,
     store,
     // The file and its WAL: while this process holds the database open, the CLI's
-    // writes may sit in the WAL rather than the main file.
-    contents: () =>
-      Promise.resolve(Buffer.concat(readdirSync(dir).filter((name) => name.startsWith('gateway.db')).map((name) => readFileSync(join(dir, name))))),
+    // writes may sit in the WAL rather than the main file. Read by another process:
+    // opening and closing these files here would drop this process's POSIX locks on
+    // them (SQLite's "how to corrupt" list), and the next CLI to exit would then reset
+    // the WAL under this process's open connection, which stops seeing later writes.
+    contents: () => readInChild(dir, 'gateway.db'),
   }));
 
   it('bad numbers exit 2 naming the option, before any database is opened', async () => {
