@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { CompleteDocument, CompletionStreamDocument, type CompletionInput } from '../src/generated/operations.js';
-import type { Framing } from './fake-upstream.js';
+import type { Framing, RecordedRequest } from './fake-upstream.js';
 import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient, subscribeOverWs } from './helpers.js';
 
 const KEY = 'sk-test-gateway-key';
@@ -190,9 +190,22 @@ describe('retry rules (UPSTREAM_MAX_RETRIES=2)', () => {
 });
 
 describe('back-pressure', () => {
+  // 40,000 numbered chunks of 2 KB: 80 MB, far more than the socket buffers along the way hold.
+  const bigAnswer = (): string[] => Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
+  const SUBSCRIBE = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { completionStream(input: { prompt: "Go" }) { text } }' } });
+
+  /** The upstream's count of events sent, sampled 250 ms apart until it stands still (10 s at most). */
+  async function sentOnceStill(request: RecordedRequest): Promise<{ last: number; now: number }> {
+    let last = -1;
+    for (let i = 0; i < 40 && request.eventsSent !== last; i++) {
+      last = request.eventsSent;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return { last, now: request.eventsSent };
+  }
+
   it('stops reading the upstream while a graphql-ws client does not read, instead of buffering the answer', async () => {
-    // 40,000 chunks of 2 KB: 80 MB, far more than the socket buffers along the way hold.
-    const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
+    const pieces = bigAnswer();
     ctx.fake.script({ choices: [pieces] });
     const socket = new WebSocket(ctx.gw.wsUrl, 'graphql-transport-ws');
     const firstNext = new Promise<void>((resolve, reject) => {
@@ -200,9 +213,7 @@ describe('back-pressure', () => {
       socket.on('error', reject);
       socket.on('message', (data: Buffer) => {
         const message = JSON.parse(data.toString()) as { type: string };
-        if (message.type === 'connection_ack') {
-          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { completionStream(input: { prompt: "Go" }) { text } }' } }));
-        }
+        if (message.type === 'connection_ack') socket.send(SUBSCRIBE);
         if (message.type === 'next') resolve();
       });
     });
@@ -211,21 +222,16 @@ describe('back-pressure', () => {
     (socket as unknown as { _socket: { pause(): void } })._socket.pause();
     const [request] = await ctx.fake.waitForRequests(1);
     if (!request) throw new Error('no upstream request');
-    // Sampled 250 ms apart until the count stands still.
-    let last = -1;
-    for (let i = 0; i < 40 && request.eventsSent !== last; i++) {
-      last = request.eventsSent;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    expect(request.eventsSent).toBe(last);
-    expect(request.eventsSent).toBeLessThan(pieces.length / 2);
+    const { last, now } = await sentOnceStill(request);
+    expect(now).toBe(last);
+    expect(now).toBeLessThan(pieces.length / 2);
     // Leaving still aborts the upstream request.
     socket.terminate();
     await ctx.fake.waitForAbort(5000);
   });
 
   it('reads the upstream again once a stalled graphql-ws client reads, and delivers every chunk in order', async () => {
-    const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
+    const pieces = bigAnswer();
     ctx.fake.script({ choices: [pieces] });
     const socket = new WebSocket(ctx.gw.wsUrl, 'graphql-transport-ws');
     // ws's own TCP socket, there once the socket is open.
@@ -237,9 +243,7 @@ describe('back-pressure', () => {
       socket.on('error', reject);
       socket.on('message', (data: Buffer) => {
         const message = JSON.parse(data.toString()) as { type: string; payload?: { data?: { completionStream?: { text?: string } } } };
-        if (message.type === 'connection_ack') {
-          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { completionStream(input: { prompt: "Go" }) { text } }' } }));
-        }
+        if (message.type === 'connection_ack') socket.send(SUBSCRIBE);
         const text = message.payload?.data?.completionStream?.text;
         if (message.type === 'next' && text) received.push(text.slice(0, 6));
         if (message.type === 'next' && !paused) {
@@ -253,12 +257,7 @@ describe('back-pressure', () => {
     const [request] = await ctx.fake.waitForRequests(1);
     if (!request) throw new Error('no upstream request');
     // Stalled: the upstream has stopped sending before the end.
-    let last = -1;
-    for (let i = 0; i < 40 && request.eventsSent !== last; i++) {
-      last = request.eventsSent;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-    expect(request.eventsSent).toBeLessThan(pieces.length / 2);
+    expect((await sentOnceStill(request)).now).toBeLessThan(pieces.length / 2);
     raw().resume();
     expect(await completed).toBe('complete');
     expect(received).toEqual(pieces.map((p) => p.slice(0, 6)));
