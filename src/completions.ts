@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { context, SpanStatusCode, trace, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { Channel } from './channel.js';
-import { ErrorCode, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
+import { ClientTooSlow, ErrorCode, gatewayError, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
 import type { Services } from './builder.js';
 import { ShuttingDown, shuttingDownError } from './lifecycle.js';
 import type { ApiKey } from './keys.js';
@@ -16,7 +16,7 @@ import type { LedgerOutcome } from './ledger.js';
 import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
 import type { Admission } from './quotas.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
-import { fitsWindow, type PreparedRequest } from './validation.js';
+import { fitsWindow, LIMITS, type PreparedRequest } from './validation.js';
 
 /** One place a request can be served: an upstream and the model to ask it for. */
 export interface Target {
@@ -77,20 +77,22 @@ const tracer = (): Tracer => {
 const FALLBACK_CODES = new Set<unknown>([ErrorCode.RATE_LIMITED, ErrorCode.UPSTREAM_ERROR, ErrorCode.UPSTREAM_TIMEOUT]);
 
 /**
- * One re-armable deadline that aborts the upstream call with an UpstreamTimeout reason.
+ * One re-armable deadline that aborts the upstream call with the reason it was armed with
+ * (an UpstreamTimeout, or ClientTooSlow while the client holds the stream back).
  * Re-arming with the same duration (every chunk of a stream) only notes the time: when
  * the timer fires it checks how long the call has really been quiet and, if less than the
  * limit, sleeps for the rest. No timer is touched per chunk.
  */
 class Deadline {
   private timer: NodeJS.Timeout | undefined;
-  private phase: UpstreamTimeout['phase'] = 'response';
+  private reason: () => Error = () => new UpstreamTimeout('response', 0);
   private ms = 0;
   private armedAt = 0;
   constructor(private readonly controller: AbortController) {}
 
-  arm(phase: UpstreamTimeout['phase'], ms: number): void {
-    this.phase = phase;
+  /** `reason` builds the abort reason when the timer fires; pass the same function each chunk. */
+  arm(ms: number, reason: () => Error): void {
+    this.reason = reason;
     this.armedAt = performance.now();
     if (this.timer && this.ms === ms) return;
     clearTimeout(this.timer);
@@ -110,8 +112,33 @@ class Deadline {
       return;
     }
     this.timer = undefined;
-    this.controller.abort(new UpstreamTimeout(this.phase, this.ms));
+    this.controller.abort(this.reason());
   };
+}
+
+/**
+ * UPSTREAM_TIMEOUT_MS as one budget for the whole wait for an answer (mutation) or a first
+ * chunk (stream), shared by every attempt: retries, their backoff and retry-after, and the
+ * fallbacks. Issue #12 measured the old per-attempt timer at 12 s with 2 retries and 36 s
+ * with 2 fallbacks for a 3 s setting.
+ */
+class Budget {
+  private readonly until: number;
+  constructor(readonly ms: number) {
+    this.until = performance.now() + ms;
+  }
+
+  left(): number {
+    return this.until - performance.now();
+  }
+
+  /**
+   * The next attempt's time: an equal share of what is left for each target still to try,
+   * so a target that hangs leaves time for the fallbacks; the last target gets all of it.
+   */
+  share(targetsLeft: number): number {
+    return Math.max(1, this.left() / Math.max(1, targetsLeft));
+  }
 }
 
 function sumUsage(promptTokens: number, completionTokens: number): Usage {
@@ -127,6 +154,8 @@ class Operation {
   readonly span: Span;
   private outcome = 'ok';
   private model: string;
+  /** The model the current target asked for (the upstream may report another name). */
+  private asked: string;
   private firstChunkMs: number | null = null;
   private fallbacks = 0;
   /** Set once a request has gone to an upstream: from then on the operation is in the ledger. */
@@ -142,6 +171,7 @@ class Operation {
     private readonly prepared: PreparedRequest,
   ) {
     this.model = prepared.request.model;
+    this.asked = this.model;
     this.span = tracer().startSpan(type === 'mutation' ? 'gateway.complete' : 'gateway.completionStream', {
       attributes: { 'gateway.request_id': options.requestId, 'gen_ai.request.model': this.model },
     });
@@ -165,16 +195,25 @@ class Operation {
   }
 
   /** Prices usage for the model that served. */
+  /** Prices usage for the model that served, or the one asked for when the upstream names one we have no price for. */
   bill(usage: Usage): BilledUsage {
-    return { ...usage, cost: this.options.pricing.cost(this.model, usage.promptTokens, usage.completionTokens) };
+    const { pricing } = this.options;
+    const cost =
+      pricing.cost(this.model, usage.promptTokens, usage.completionTokens) ??
+      pricing.cost(this.asked, usage.promptTokens, usage.completionTokens);
+    return { ...usage, cost };
   }
 
-  /** Call events for an attempt: records that the upstream answered, then arms `deadline`. */
-  events(deadline: Deadline, phase: UpstreamTimeout['phase'], ms: number): CallEvents {
+  /**
+   * Arms `deadline` for one attempt of `ms` (its share of the budget) and returns the call
+   * events: the deadline the provider's retries must fit in, and a note that it answered.
+   */
+  attempt(deadline: Deadline, phase: UpstreamTimeout['phase'], ms: number, budget: Budget): CallEvents {
+    deadline.arm(ms, () => new UpstreamTimeout(phase, budget.ms));
     return {
+      deadline: performance.now() + ms,
       onResponse: () => {
         this.responded = true;
-        deadline.arm(phase, ms);
       },
     };
   }
@@ -215,6 +254,7 @@ class Operation {
     let outcome = 'ok';
     this.reached = true;
     this.model = target.model;
+    this.asked = target.model;
     try {
       return await run({ ...this.prepared.request, model: target.model });
     } catch (error) {
@@ -247,10 +287,10 @@ class Operation {
     return mapped;
   }
 
-  /** Whether to move on to the next target after `error`, counting the fallback if so. */
-  fallBack(error: GraphQLError, from: Target, to: Target | undefined): boolean {
+  /** Whether to move on to the next target after `error` (time left), counting the fallback if so. */
+  fallBack(error: GraphQLError, from: Target, to: Target | undefined, budget: Budget): boolean {
     const code = error.extensions['code'];
-    if (!to || !FALLBACK_CODES.has(code)) return false;
+    if (!to || !FALLBACK_CODES.has(code) || budget.left() < 1) return false;
     this.fallbacks++;
     const { metrics } = this.options;
     metrics.fallbacks.inc({ from: metrics.model(from.model), to: metrics.model(to.model), code: String(code) });
@@ -258,8 +298,9 @@ class Operation {
     return true;
   }
 
+  /** The model the upstream says served (cut: it reaches the ledger and the logs). */
   servedBy(model: string): void {
-    this.model = model;
+    this.model = model.length > LIMITS.maxModelLength ? model.slice(0, LIMITS.maxModelLength) : model;
   }
 
   firstChunk(): void {
@@ -294,7 +335,13 @@ class Operation {
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: this.outcome });
       usage = this.consumed(ending.produced);
       ledgerOutcome =
-        code === ErrorCode.UPSTREAM_TIMEOUT ? 'timeout' : code === ErrorCode.SHUTTING_DOWN ? 'shutdown' : 'upstream_error';
+        code === ErrorCode.UPSTREAM_TIMEOUT
+          ? 'timeout'
+          : code === ErrorCode.SHUTTING_DOWN
+            ? 'shutdown'
+            : code === ErrorCode.CLIENT_TOO_SLOW
+              ? 'client_too_slow'
+              : 'upstream_error';
     }
     const cost = usage ? this.bill(usage).cost : null;
     this.admission?.settle({ tokens: usage?.totalTokens ?? 0, costUsd: cost });
@@ -354,11 +401,41 @@ type Ending =
   | { kind: 'error'; error: GraphQLError; produced?: Usage | null }
   | { kind: 'cancelled'; produced?: Usage | null };
 
+/**
+ * Whether the key may spend on `model`: a key with a budget cannot be held to it on a model
+ * the gateway has no price for (a $0 budget was served o1-pro; issue #12), unless the
+ * operator set UNPRICED_MODELS=allow.
+ */
+function billable(model: string, options: RunOptions): boolean {
+  const limits = options.key?.limits;
+  if (!limits || (limits.dailyBudgetUsd === null && limits.monthlyBudgetUsd === null)) return true;
+  return options.config.unpricedModels === 'allow' || options.pricing.price(model) !== null;
+}
+
+/**
+ * The checks that cost nothing, before the prompt is counted: draining, a model the key's
+ * budget cannot bill, and the key's requests per minute and streams at once.
+ */
+export function precheck(request: CompletionRequest, options: RunOptions, type: 'mutation' | 'subscription'): void {
+  if (options.lifecycle.draining) throw shuttingDownError();
+  if (!billable(request.model, options)) {
+    throw gatewayError(
+      ErrorCode.FORBIDDEN,
+      `This key has a budget, and the gateway has no price for model "${request.model}", so it cannot hold the key to it. Use a priced model, or ask the operator to add this one to MODEL_PRICES.`,
+      { reason: 'UNPRICED_MODEL', model: request.model },
+    );
+  }
+  if (options.key) options.quotas.check(options.key, type === 'subscription');
+}
+
 function targetsFor(prepared: PreparedRequest, options: RunOptions): Target[] {
   const [first, ...rest] = options.targets(prepared.request.model);
   if (!first) throw new Error('no upstream target configured');
-  // A fallback is only worth trying if the prompt fits its model's window.
-  return [first, ...rest.filter((t) => fitsWindow(prepared.promptTokens, prepared.request.maxTokens, t.model))];
+  // A fallback is only worth trying if the prompt fits its model's window, and the key's
+  // budget can bill it.
+  const usable = (t: Target): boolean =>
+    fitsWindow(prepared.promptTokens, prepared.request.maxTokens, t.model) && billable(t.model, options);
+  return [first, ...rest.filter(usable)];
 }
 
 /** `complete`: the first target that answers, bounded by the timers, cancelled if the client leaves. */
@@ -389,12 +466,13 @@ export async function runCompletion(
     } catch (error) {
       if (current.signal.reason instanceof ClientGone) {
         operation.finish({ kind: 'cancelled' });
-        throw error;
+        throw clientClosed();
       }
       const refused = admissionError(error, current.signal);
       operation.finish({ kind: 'error', error: refused });
       throw refused;
     }
+    const budget = new Budget(options.config.upstreamTimeoutMs);
     for (const [i, target] of targets.entries()) {
       if (i > 0) {
         current = new AbortController();
@@ -402,11 +480,12 @@ export async function runCompletion(
       }
       const controller = current;
       const deadline = new Deadline(controller);
-      const events = operation.events(deadline, 'response', options.config.upstreamTimeoutMs);
+      const events = operation.attempt(deadline, 'response', budget.share(targets.length - i), budget);
       try {
         const result = await operation.call(target, (request) =>
           target.provider.complete(request, controller.signal, events),
         );
+        deadline.clear();
         operation.servedBy(result.model);
         const shaped = shapeResult(result, prepared, operation);
         operation.finish({
@@ -419,10 +498,11 @@ export async function runCompletion(
       } catch (error) {
         if (controller.signal.reason instanceof ClientGone) {
           operation.finish({ kind: 'cancelled' });
-          throw error;
+          // Typed, so that a client leaving is not logged as an unexpected error with a stack.
+          throw clientClosed();
         }
         const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
-        if (operation.fallBack(mapped, target, targets[i + 1])) continue;
+        if (operation.fallBack(mapped, target, targets[i + 1], budget)) continue;
         operation.finish({ kind: 'error', error: mapped });
         throw mapped;
       } finally {
@@ -435,6 +515,11 @@ export async function runCompletion(
     untrack();
     clientSignal?.removeEventListener('abort', onClientGone);
   }
+}
+
+/** What a mutation whose client left ends with: nobody reads it, and it is no server fault. */
+function clientClosed(): GraphQLError {
+  return gatewayError(ErrorCode.CLIENT_CLOSED, new ClientGone().message);
 }
 
 /** Why waiting for a slot failed: the gateway's own RATE_LIMITED, or a shutdown cutting the wait. */
@@ -534,9 +619,10 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         }
         const refused = admissionError(error, current.signal);
         operation.finish({ kind: 'error', error: refused });
-        await channel.push(refused);
+        await deliver(channel, refused, options);
         return;
       }
+      const budget = new Budget(options.config.upstreamTimeoutMs);
       for (const [i, target] of targets.entries()) {
         if (i > 0) {
           current = new AbortController();
@@ -544,9 +630,11 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
         }
         const controller = current;
         const progress = new StreamProgress(prepared);
+        const deadline = new Deadline(controller);
+        const events = operation.attempt(deadline, 'first chunk', budget.share(targets.length - i), budget);
         try {
           await operation.call(target, (request) =>
-            relay(target.provider, request, controller, progress, operation, (chunk) => {
+            relay(target.provider, request, controller, deadline, events, progress, operation, (chunk) => {
               if (sent++ === 0) {
                 operation.servedBy(chunk.model);
                 operation.firstChunk();
@@ -569,12 +657,18 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
             operation.finish({ kind: 'cancelled', produced: progress.usage() });
             return;
           }
-          const mapped = isGraphQLError(error) ? error : operation.failure(error, controller.signal, target);
-          if (sent === 0 && operation.fallBack(mapped, target, targets[i + 1])) continue;
+          const mapped = isGraphQLError(error)
+            ? error
+            : controller.signal.reason instanceof ClientTooSlow
+              ? mapUpstreamError(error, controller.signal, options.secrets)
+              : operation.failure(error, controller.signal, target);
+          if (sent === 0 && operation.fallBack(mapped, target, targets[i + 1], budget)) continue;
           finished = true;
           operation.finish({ kind: 'error', error: mapped, produced: progress.usage() });
-          await channel.push(mapped);
+          await deliver(channel, mapped, options);
           return;
+        } finally {
+          deadline.clear();
         }
       }
     } finally {
@@ -592,59 +686,68 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     provider: Provider,
     request: CompletionRequest,
     controller: AbortController,
+    /** Armed for the first chunk (this attempt's share of UPSTREAM_TIMEOUT_MS) by the caller. */
+    deadline: Deadline,
+    events: CallEvents,
     progress: StreamProgress,
     operation: Operation,
     /** Returns a promise only when the client is behind: the relay then waits for it. */
     emit: (chunk: ChunkShape) => Promise<void> | undefined,
   ): Promise<void> {
-    const deadline = new Deadline(controller);
-    const events = operation.events(deadline, 'first chunk', options.config.upstreamTimeoutMs);
+    const { upstreamIdleTimeoutMs: idleMs, clientStallTimeoutMs: stallMs } = options.config;
+    const idle = (): Error => new UpstreamTimeout('next chunk', idleMs);
+    const stalled = (): Error => new ClientTooSlow(stallMs);
+    // While the client is behind, our own back-pressure holds the upstream: its idle timer
+    // would measure our silence, not the upstream's (issue #12), so the client's timer runs
+    // instead, and the upstream's starts again once the client has caught up.
+    const catchUp = async (behind: Promise<void>): Promise<void> => {
+      deadline.arm(stallMs, stalled);
+      await abortable(behind, controller.signal);
+      deadline.arm(idleMs, idle);
+    };
     // A choice's last chunk is held until the next event, so the stream's final chunk can
     // carry both a finish reason and the usage that the upstream sends after it.
     let held: ChunkShape | undefined;
     let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
-    try {
-      for await (const delta of await provider.stream(request, controller.signal, events)) {
-        deadline.arm('next chunk', options.config.upstreamIdleTimeoutMs);
-        header = delta;
-        if (delta.usage) progress.upstreamUsage = delta.usage;
-        if (delta.index < 0) continue;
-        const state = progress.choice(delta.index);
-        let text = state.filter.push(delta.text);
-        if (delta.finishReason) {
-          text += state.filter.flush();
-          if (delta.finishReason === 'length') progress.lengthCut = true;
-        }
-        if (text === '' && !delta.finishReason) continue;
-        state.text += text;
-        const chunk: ChunkShape = {
-          id: delta.id,
-          model: delta.model,
-          created: delta.created,
-          index: delta.index,
-          text,
-          accumulatedText: state.text,
-          finishReason: delta.finishReason,
-          usage: null,
-        };
-        // Awaited only when the client is behind: an `await` per chunk costs a turn.
-        let behind = held ? emit(held) : undefined;
-        held = undefined;
-        if (delta.finishReason) held = chunk;
-        else behind = emit(chunk) ?? behind;
-        if (behind) await behind;
+    for await (const delta of await provider.stream(request, controller.signal, events)) {
+      deadline.arm(idleMs, idle);
+      header = delta;
+      if (delta.usage) progress.upstreamUsage = delta.usage;
+      if (delta.index < 0) continue;
+      const state = progress.choice(delta.index);
+      let text = state.filter.push(delta.text);
+      if (delta.finishReason) {
+        text += state.filter.flush();
+        if (delta.finishReason === 'length') progress.lengthCut = true;
       }
-      // A provider may end quietly, instead of throwing, when its request is aborted.
-      if (controller.signal.aborted) throw controller.signal.reason;
-    } finally {
-      deadline.clear();
+      if (text === '' && !delta.finishReason) continue;
+      state.text += text;
+      const chunk: ChunkShape = {
+        id: delta.id,
+        model: delta.model,
+        created: delta.created,
+        index: delta.index,
+        text,
+        accumulatedText: state.text,
+        finishReason: delta.finishReason,
+        usage: null,
+      };
+      // Awaited only when the client is behind: an `await` per chunk costs a turn.
+      let behind = held ? emit(held) : undefined;
+      held = undefined;
+      if (delta.finishReason) held = chunk;
+      else behind = emit(chunk) ?? behind;
+      if (behind) await catchUp(behind);
     }
+    // A provider may end quietly, instead of throwing, when its request is aborted.
+    if (controller.signal.aborted) throw controller.signal.reason;
     // An upstream that ends without a finish reason leaves held-back text behind.
     for (const [index, state] of progress.choices) {
       const rest = state.filter.flush();
       if (rest === '') continue;
       state.text += rest;
-      if (held) await emit(held);
+      const behind = held ? emit(held) : undefined;
+      if (behind) await catchUp(behind);
       held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
     }
     const last: ChunkShape = held ?? {
@@ -656,6 +759,33 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       usage: null,
     };
     operation.servedBy(header.model);
-    await emit({ ...last, usage: operation.bill(progress.usage()) });
+    const behind = emit({ ...last, usage: operation.bill(progress.usage()) });
+    if (behind) await catchUp(behind);
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (a stalled client never resolves it). */
+function abortable(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Pushes a stream's last value (its error). A client that is behind gets up to
+ * CLIENT_STALL_TIMEOUT_MS to take it before the operation lets go of its slot: one that
+ * stopped reading must not hold an upstream slot, nor its key's stream, for ever.
+ */
+async function deliver(channel: Channel<ChunkShape | GraphQLError>, value: GraphQLError, options: RunOptions): Promise<void> {
+  const behind = channel.push(value);
+  if (!behind) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([behind, new Promise<void>((resolve) => (timer = setTimeout(resolve, options.config.clientStallTimeoutMs)))]);
+  clearTimeout(timer);
 }

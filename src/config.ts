@@ -33,6 +33,8 @@ export interface Config {
   upstreamTimeoutMs: number;
   /** `UPSTREAM_IDLE_TIMEOUT_MS`: longest silence between two chunks of a stream. */
   upstreamIdleTimeoutMs: number;
+  /** `CLIENT_STALL_TIMEOUT_MS`: longest a stream waits for a client that has stopped reading before it is cut (CLIENT_TOO_SLOW). */
+  clientStallTimeoutMs: number;
   /** `UPSTREAM_MAX_RETRIES`: retries of 408/409/429/5xx and connection errors, before a response starts. */
   upstreamMaxRetries: number;
   /** `SIMULATOR_TOKEN_DELAY_MS`: the simulator's pause between streamed tokens. */
@@ -73,6 +75,8 @@ export interface Config {
   modelPrices: Record<string, Price>;
   /** `RESERVE_COMPLETION_TOKENS`: completion tokens reserved against a key's limits when maxTokens is unset. */
   reserveCompletionTokens: number;
+  /** `UNPRICED_MODELS`: `refuse` (default) keys with a budget the models the gateway cannot price; `allow` serves them unbilled. */
+  unpricedModels: 'refuse' | 'allow';
 }
 
 export interface Limits {
@@ -125,6 +129,7 @@ export const DEFAULTS = {
   openaiModel: 'gpt-4o-mini',
   upstreamTimeoutMs: 60_000,
   upstreamIdleTimeoutMs: 30_000,
+  clientStallTimeoutMs: 60_000,
   upstreamMaxRetries: 2,
   simulatorTokenDelayMs: 40,
   logLevel: 'info',
@@ -200,6 +205,13 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return raw;
   };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = text(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    const value = allowed.find((a) => a === raw);
+    if (value === undefined) problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+    return value ?? fallback;
+  };
   const list = (name: string): string[] =>
     (text(name) ?? '')
       .split(',')
@@ -240,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultModel: text('DEFAULT_MODEL') ?? (upstream.kind === 'simulator' ? SIMULATOR_MODEL : DEFAULTS.openaiModel),
     upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULTS.upstreamTimeoutMs, 1, 3_600_000),
     upstreamIdleTimeoutMs: integer('UPSTREAM_IDLE_TIMEOUT_MS', DEFAULTS.upstreamIdleTimeoutMs, 1, 3_600_000),
+    clientStallTimeoutMs: integer('CLIENT_STALL_TIMEOUT_MS', DEFAULTS.clientStallTimeoutMs, 1, 3_600_000),
     upstreamMaxRetries: integer('UPSTREAM_MAX_RETRIES', DEFAULTS.upstreamMaxRetries, 0, 10),
     simulatorTokenDelayMs: integer('SIMULATOR_TOKEN_DELAY_MS', DEFAULTS.simulatorTokenDelayMs, 0, 60_000),
     logLevel,
@@ -279,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyCacheTtlMs: integer('KEY_CACHE_TTL_MS', DEFAULTS.keyCacheTtlMs, 0, 600_000),
     modelPrices: prices(text('MODEL_PRICES')),
     reserveCompletionTokens: integer('RESERVE_COMPLETION_TOKENS', DEFAULTS.reserveCompletionTokens, 1, 10_000_000),
+    unpricedModels: oneOf('UNPRICED_MODELS', ['refuse', 'allow'] as const, 'refuse'),
   };
   if (!/^(file:|postgres(ql)?:\/\/)/.test(config.databaseUrl)) {
     problems.push(`DATABASE_URL must be file:<path> or postgres://…, got "${config.databaseUrl}"`);

@@ -26,6 +26,10 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   /** The key's budget is spent. */
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  /** A stream's client stopped reading for longer than CLIENT_STALL_TIMEOUT_MS. */
+  CLIENT_TOO_SLOW: 'CLIENT_TOO_SLOW',
+  /** The client went away before the answer; nobody reads this, but it keeps the logs honest. */
+  CLIENT_CLOSED: 'CLIENT_CLOSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -56,11 +60,26 @@ export class UpstreamTimeout extends Error {
   }
 }
 
+/**
+ * The reason the gateway cuts a stream whose client has stopped reading: our own
+ * back-pressure holds the upstream meanwhile, so this is not the upstream's silence.
+ */
+export class ClientTooSlow extends Error {
+  constructor(readonly ms: number) {
+    super(`The client read nothing for ${ms} ms (CLIENT_STALL_TIMEOUT_MS); the stream was cut`);
+    this.name = 'ClientTooSlow';
+  }
+}
+
+/** Upstream text (error messages) is cut to this many characters before a client or a log sees it. */
+const MAX_UPSTREAM_TEXT = 1_000;
+
 /** Removes the upstream key, and anything shaped like an OpenAI key, from upstream text. */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
+  let out = text.length > 4 * MAX_UPSTREAM_TEXT ? text.slice(0, 4 * MAX_UPSTREAM_TEXT) : text;
   for (const secret of secrets) if (secret) out = out.split(secret).join('[redacted]');
-  return out.replace(/\bsk-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
+  out = out.replace(/\bsk-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
+  return out.length > MAX_UPSTREAM_TEXT ? `${out.slice(0, MAX_UPSTREAM_TEXT)}… (cut)` : out;
 }
 
 /**
@@ -97,6 +116,9 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
   if (signal.aborted && signal.reason instanceof UpstreamTimeout) {
     return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, signal.reason.message, { timeoutMs: signal.reason.ms });
   }
+  if (signal.aborted && signal.reason instanceof ClientTooSlow) {
+    return gatewayError(ErrorCode.CLIENT_TOO_SLOW, signal.reason.message, { timeoutMs: signal.reason.ms });
+  }
   if (error instanceof APIConnectionTimeoutError) {
     return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, 'The upstream did not answer in time');
   }
@@ -106,7 +128,8 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
   const apiError = asApiError(error);
   if (apiError) {
     const status = apiError.status;
-    const code = typeof apiError.code === 'string' ? apiError.code : undefined;
+    // An upstream's own code is short (`rate_limit_exceeded`); anything else is not passed on.
+    const code = typeof apiError.code === 'string' && apiError.code.length <= 100 ? apiError.code : undefined;
     const extensions = { upstreamStatus: status ?? null, upstreamCode: code ?? null };
     if (status === 401 || status === 403) {
       // OpenAI's 401 message quotes the key it was given: never pass it on.

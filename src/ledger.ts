@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Db } from './db/index.js';
 import type { UsageLedgerTable } from './db/schema.js';
 
-export type LedgerOutcome = 'completed' | 'length' | 'cancelled' | 'upstream_error' | 'timeout' | 'shutdown';
+export type LedgerOutcome = 'completed' | 'length' | 'cancelled' | 'upstream_error' | 'timeout' | 'shutdown' | 'client_too_slow';
 
 export interface LedgerEntry {
   keyId: string | null;

@@ -91,13 +91,7 @@ export class Quotas {
     await this.loadSpend(key.id);
     // From here on, synchronous: nothing can interleave between check and reservation.
     const now = Date.now();
-    const state = this.state(key.id);
-    state.prune(now);
-
-    if (limits.rpm !== null && state.requests.length >= limits.rpm) {
-      const retryAfterMs = (state.requests[0] ?? now) + MINUTE - now;
-      throw rateLimited(`This key allows ${limits.rpm} requests per minute`, retryAfterMs, 'rpm');
-    }
+    const state = this.checkRate(key, estimate.stream, now);
     if (limits.tpm !== null) {
       if (estimate.tokens > limits.tpm) {
         throw rateLimited(
@@ -117,9 +111,6 @@ export class Quotas {
         }
         throw rateLimited(`This key allows ${limits.tpm} tokens per minute`, Math.max(1, retryAt - now), 'tpm');
       }
-    }
-    if (estimate.stream && limits.maxStreams !== null && state.streams >= limits.maxStreams) {
-      throw rateLimited(`This key allows ${limits.maxStreams} streams at once`, null, 'streams');
     }
     const spend = estimate.costUsd === null ? undefined : this.rolledSpend(state, now);
     if (spend && estimate.costUsd !== null) {
@@ -157,6 +148,29 @@ export class Quotas {
         if (actual.costUsd !== null) this.addSpend(state, actual.costUsd);
       },
     };
+  }
+
+  /**
+   * The cheap part of `admit`, without reserving: requests per minute and streams at once.
+   * Run before the prompt is counted, so a key over its rate pays no tokenizer time
+   * (issue #12); `admit` checks again when it reserves.
+   */
+  check(key: ApiKey, stream: boolean): void {
+    this.checkRate(key, stream, Date.now());
+  }
+
+  private checkRate(key: ApiKey, stream: boolean, now: number): KeyState {
+    const { limits } = key;
+    const state = this.state(key.id);
+    state.prune(now);
+    if (limits.rpm !== null && state.requests.length >= limits.rpm) {
+      const retryAfterMs = (state.requests[0] ?? now) + MINUTE - now;
+      throw rateLimited(`This key allows ${limits.rpm} requests per minute`, retryAfterMs, 'rpm');
+    }
+    if (stream && limits.maxStreams !== null && state.streams >= limits.maxStreams) {
+      throw rateLimited(`This key allows ${limits.maxStreams} streams at once`, null, 'streams');
+    }
+    return state;
   }
 
   /** The key's current windows and spend, for `me`. */

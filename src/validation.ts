@@ -41,7 +41,20 @@ export const LIMITS = {
   maxTextLogprobs: 5,
   maxChatLogprobs: 20,
   maxLogitBiasEntries: 300,
+  /**
+   * Identifiers that reach logs, metrics and two ledger columns per row: a 900 KB `model`
+   * was stored twice and logged whole (issue #12). Real ones are far shorter.
+   */
+  maxModelLength: 256,
+  maxUserLength: 256,
+  maxStopLength: 256,
 } as const;
+
+/** Refuses a string over `max` characters, naming the field. */
+function tooLong(field: string, value: string | null | undefined, max: number): GraphQLError | undefined {
+  if (value === null || value === undefined || value.length <= max) return undefined;
+  return badInput(field, `at most ${max} characters, got ${value.length}`);
+}
 
 function range(field: string, value: number | null | undefined, min: number, max: number): GraphQLError | undefined {
   if (value === null || value === undefined) return undefined;
@@ -58,6 +71,8 @@ function firstProblem(input: CompletionInputValue): GraphQLError | undefined {
   if (input.model !== null && input.model !== undefined && input.model.trim() === '') {
     return badInput('model', 'must not be empty');
   }
+  const long = tooLong('model', input.model, LIMITS.maxModelLength) ?? tooLong('user', input.user, LIMITS.maxUserLength);
+  if (long) return long;
   if (hasMessages) {
     const messages = input.messages ?? [];
     if (messages.length === 0) return badInput('messages', 'must contain at least one message');
@@ -82,6 +97,10 @@ function firstProblem(input: CompletionInputValue): GraphQLError | undefined {
     return badInput('stop', `at most ${LIMITS.maxStopSequences} sequences, got ${stop.length}`);
   }
   if (stop.some((s) => s === '')) return badInput('stop', 'sequences must not be empty');
+  for (const [i, sequence] of stop.entries()) {
+    const out = tooLong(`stop[${i}]`, sequence, LIMITS.maxStopLength);
+    if (out) return out;
+  }
   const bias = input.logitBias ?? [];
   if (bias.length > LIMITS.maxLogitBiasEntries) {
     return badInput('logitBias', `at most ${LIMITS.maxLogitBiasEntries} entries, got ${bias.length}`);
@@ -134,12 +153,19 @@ export function fitsWindow(promptTokens: number, maxTokens: number | undefined, 
   return window === null || tokensNeeded(promptTokens, maxTokens) <= window;
 }
 
-/** Validates the input and counts the prompt; throws a typed GraphQLError when it is refused. */
-export async function prepareRequest(input: CompletionInputValue, defaultModel: string): Promise<PreparedRequest> {
+/** Validates the input (cheap, no tokenizer) into a request; throws a typed GraphQLError when it is refused. */
+export function checkInput(input: CompletionInputValue, defaultModel: string): CompletionRequest {
   const problem = firstProblem(input);
   if (problem) throw problem;
-  const model = input.model?.trim() || defaultModel;
-  const request = toRequest(input, model);
+  return toRequest(input, input.model?.trim() || defaultModel);
+}
+
+/**
+ * Counts the prompt and checks it against the model's window. The costly step, so it runs
+ * after auth and the key's cheap limits (issue #12), and yields to the event loop as it goes.
+ */
+export async function prepareRequest(request: CompletionRequest): Promise<PreparedRequest> {
+  const { model } = request;
   const tokenizer = await Tokenizer.forModel(model);
   const promptTokens = tokenizer.countPrompt(request);
   const window = contextWindow(model);

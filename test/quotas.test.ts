@@ -389,46 +389,77 @@ describe('budgets', () => {
     expect(after.dailyBudgetLeftUsd).toBeNull();
   });
 
-  it('counts an unpriced model in tokens only: the budget never refuses it', async () => {
+  it('refuses a model it cannot price to a key with a budget, before any upstream call (FORBIDDEN, UNPRICED_MODEL)', async () => {
     fake.reset();
-    fake.script({ usage: { prompt_tokens: 9, completion_tokens: 3 } });
-    const { key } = await createKey(gw, { dailyBudgetUsd: 0, monthlyBudgetUsd: 0 });
-    // A priced model does not fit a zero budget.
-    expectQuotaExceeded(await run(key), 'daily', 0, 0);
-    expect(generations(fake)).toBe(0);
-
-    for (let i = 0; i < 2; i++) {
-      const result = await run(key, { model: 'my-model' });
-      expect(result.errors).toBeUndefined();
-      expect(result.data?.complete.usage).toEqual({
-        promptTokens: 9,
-        completionTokens: 3,
-        totalTokens: 12,
-        cost: null,
-      });
+    const { key } = await createKey(gw, { dailyBudgetUsd: 0 });
+    const { key: monthly } = await createKey(gw, { monthlyBudgetUsd: 100 });
+    // Models missing from the price table that a $0 budget was once served (issue #12).
+    for (const model of ['o1-pro', 'gpt-4.5-preview', 'gpt-4-32k', 'my-model']) {
+      for (const k of [key, monthly]) {
+        const error = onlyError(await run(k, { model }));
+        expect(error.extensions?.code).toBe('FORBIDDEN');
+        expect(error.extensions?.['reason']).toBe('UNPRICED_MODEL');
+        expect(error.extensions?.['model']).toBe(model);
+        expect(error.message).toContain(model);
+      }
     }
-    expect(generations(fake)).toBe(2);
-    const after = await me(gw, key);
-    expect(after.tokensLastMinute).toBe(24);
-    expect(after.spentTodayUsd).toBe(0);
-    expect(after.dailyBudgetLeftUsd).toBe(0);
+    expect(generations(fake)).toBe(0);
+    // A key without a budget is served, counted in tokens only.
+    fake.script({ usage: { prompt_tokens: 9, completion_tokens: 3 } });
+    const { key: unbudgeted } = await createKey(gw, { rpm: 100 });
+    const served = await run(unbudgeted, { model: 'my-model' });
+    expect(served.errors).toBeUndefined();
+    expect(served.data?.complete.usage.cost).toBeNull();
+    expect(generations(fake)).toBe(1);
   });
 
-  it('counts what a priced fallback cost for an unpriced request, even when that is the key’s first request', async () => {
-    fake.reset();
-    // my-model (no price) fails; the priced gpt-4o-mini serves it: 10 + 10 tokens at $1 = $20.
-    fake.script({ fault: { kind: 'serverError' }, faultTimes: 1, usage: { prompt_tokens: 10, completion_tokens: 10 } });
-    const budget = 20 + COST - 1;
-    const { key } = await createKey(gw, { dailyBudgetUsd: budget });
-    const served = await run(key, { model: 'my-model' });
-    expect(served.errors).toBeUndefined();
-    expect(served.data?.complete.model).toBe('gpt-4o-mini');
-    expect(served.data?.complete.usage.cost).toBe(20);
-    expect((await me(gw, key)).spentTodayUsd).toBe(20);
-    // $20 spent + a $COST reservation is over the budget.
-    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS } });
-    expectQuotaExceeded(await run(key), 'daily', budget, 20);
-    expect(generations(fake)).toBe(2);
+  describe('with UNPRICED_MODELS=allow', () => {
+    beforeAll(async () => {
+      await gw.stop();
+      gw = await startGateway({ ...env(), UNPRICED_MODELS: 'allow' });
+    });
+
+    it('counts an unpriced model in tokens only: the budget never refuses it', async () => {
+      fake.reset();
+      fake.script({ usage: { prompt_tokens: 9, completion_tokens: 3 } });
+      const { key } = await createKey(gw, { dailyBudgetUsd: 0, monthlyBudgetUsd: 0 });
+      // A priced model does not fit a zero budget.
+      expectQuotaExceeded(await run(key), 'daily', 0, 0);
+      expect(generations(fake)).toBe(0);
+
+      for (let i = 0; i < 2; i++) {
+        const result = await run(key, { model: 'my-model' });
+        expect(result.errors).toBeUndefined();
+        expect(result.data?.complete.usage).toEqual({
+          promptTokens: 9,
+          completionTokens: 3,
+          totalTokens: 12,
+          cost: null,
+        });
+      }
+      expect(generations(fake)).toBe(2);
+      const after = await me(gw, key);
+      expect(after.tokensLastMinute).toBe(24);
+      expect(after.spentTodayUsd).toBe(0);
+      expect(after.dailyBudgetLeftUsd).toBe(0);
+    });
+
+    it('counts what a priced fallback cost for an unpriced request, even when that is the key’s first request', async () => {
+      fake.reset();
+      // my-model (no price) fails; the priced gpt-4o-mini serves it: 10 + 10 tokens at $1 = $20.
+      fake.script({ fault: { kind: 'serverError' }, faultTimes: 1, usage: { prompt_tokens: 10, completion_tokens: 10 } });
+      const budget = 20 + COST - 1;
+      const { key } = await createKey(gw, { dailyBudgetUsd: budget });
+      const served = await run(key, { model: 'my-model' });
+      expect(served.errors).toBeUndefined();
+      expect(served.data?.complete.model).toBe('gpt-4o-mini');
+      expect(served.data?.complete.usage.cost).toBe(20);
+      expect((await me(gw, key)).spentTodayUsd).toBe(20);
+      // $20 spent + a $COST reservation is over the budget.
+      fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS } });
+      expectQuotaExceeded(await run(key), 'daily', budget, 20);
+      expect(generations(fake)).toBe(2);
+    });
   });
 
   it('remembers spending across a restart: a new gateway seeds it from the ledger', async () => {

@@ -733,7 +733,7 @@ describe('UPSTREAM_QUEUE_TIMEOUT_MS', () => {
 // 9: SDK retries and the gateway's timers
 // ---------------------------------------------------------------------------
 
-describe('SDK retries do not fight the gateway’s timers', () => {
+describe('retries fit in UPSTREAM_TIMEOUT_MS', () => {
   const ctx = useGatewayWithFake({
     UPSTREAM_MAX_RETRIES: '1',
     UPSTREAM_TIMEOUT_MS: '500',
@@ -741,12 +741,23 @@ describe('SDK retries do not fight the gateway’s timers', () => {
   });
 
   for (const transport of ['mutation', 'graphql-ws'] as const) {
-    it(`serves the ${transport} after the SDK waits out a 1 s retry-after, longer than UPSTREAM_TIMEOUT_MS`, async () => {
-      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 1 }, faultTimes: 1 });
+    it(`serves the ${transport} after waiting out a retry-after that fits in the time left`, async () => {
+      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 0.2 }, faultTimes: 1 });
       const outcome = await call(ctx.gw, transport);
       expect(outcome.error).toBeUndefined();
       expect(outcome.text).toBe(FAKE_TEXT);
       expect(modelsAsked(ctx.fake)).toEqual([REQUESTED, REQUESTED]);
+    });
+
+    it(`answers the ${transport} RATE_LIMITED with the upstream's retryAfterMs at once when its retry-after is longer than the time left`, async () => {
+      ctx.fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 1 }, faultTimes: 1 });
+      const started = performance.now();
+      const outcome = await call(ctx.gw, transport);
+      // Not after the 500 ms timer: at once (the margin only absorbs a slow machine).
+      expect(performance.now() - started).toBeLessThan(400);
+      expect(outcome.error?.extensions?.code).toBe('RATE_LIMITED');
+      expect(outcome.error?.extensions?.['retryAfterMs']).toBe(1000);
+      expect(modelsAsked(ctx.fake)).toEqual([REQUESTED]);
     });
   }
 });

@@ -120,7 +120,7 @@ export class OpenAIProvider implements Provider {
   async complete(request: CompletionRequest, signal: AbortSignal, events: CallEvents): Promise<CompletionResult> {
     if (request.messages) {
       const body: ChatCompletionCreateParamsNonStreaming = { ...chatParams(request), stream: false };
-      const response = await this.client.post('/chat/completions', body, signal, false);
+      const response = await this.client.post('/chat/completions', body, signal, false, events.deadline);
       events.onResponse();
       const res = (await response.body.json()) as ChatCompletion;
       return {
@@ -137,7 +137,7 @@ export class OpenAIProvider implements Provider {
       };
     }
     const body: CompletionCreateParamsNonStreaming = { ...textParams(request), stream: false };
-    const response = await this.client.post('/completions', body, signal, false);
+    const response = await this.client.post('/completions', body, signal, false, events.deadline);
     events.onResponse();
     const res = (await response.body.json()) as Completion;
     return {
@@ -160,7 +160,7 @@ export class OpenAIProvider implements Provider {
     const body: ChatCompletionCreateParamsStreaming | CompletionCreateParamsStreaming = chat
       ? { ...chatParams(request), stream: true, stream_options }
       : { ...textParams(request), stream: true, stream_options };
-    const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true);
+    const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true, events.deadline);
     events.onResponse();
     let done = false;
     return decodeEvents<StreamDelta>(response.body, (sse, out) => {

@@ -91,8 +91,15 @@ export interface ModelInfo {
   created: number | null;
 }
 
-/** What a call tells its caller as it goes (for timers that start at the response). */
+/** What a call is given besides the request: its deadline, and a hook to tell its caller how it goes. */
 export interface CallEvents {
+  /**
+   * When this attempt's time is up (`performance.now()` clock): the caller aborts the call's
+   * signal then. A retry, backoff or retry-after that would end past it is not waited for;
+   * the call fails at once with the failure it would have retried (issue #12: the timeout
+   * is the whole wait, retries included).
+   */
+  readonly deadline: number;
   /** The upstream has answered (status and headers in): connecting and retrying are over. */
   onResponse(): void;
 }

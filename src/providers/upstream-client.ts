@@ -127,13 +127,16 @@ export class UpstreamClient {
     });
   }
 
-  /** POSTs a JSON body; resolves once a 2xx status and headers are in (retries done). */
-  post(path: string, body: unknown, signal: AbortSignal, stream: boolean): Promise<UpstreamResponse> {
-    return this.send('POST', path, JSON.stringify(body), stream ? 'text/event-stream' : 'application/json', signal);
+  /**
+   * POSTs a JSON body; resolves once a 2xx status and headers are in (retries done).
+   * `deadline` (`performance.now()` clock) bounds the retries: see `send`.
+   */
+  post(path: string, body: unknown, signal: AbortSignal, stream: boolean, deadline: number): Promise<UpstreamResponse> {
+    return this.send('POST', path, JSON.stringify(body), stream ? 'text/event-stream' : 'application/json', signal, deadline);
   }
 
   get(path: string, signal: AbortSignal): Promise<UpstreamResponse> {
-    return this.send('GET', path, undefined, 'application/json', signal);
+    return this.send('GET', path, undefined, 'application/json', signal, Number.POSITIVE_INFINITY);
   }
 
   /** Drops every pooled connection; called after the drain, when nothing is in flight. */
@@ -147,6 +150,7 @@ export class UpstreamClient {
     body: string | undefined,
     accept: string,
     signal: AbortSignal,
+    deadline: number,
   ): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { accept, authorization: this.authorization };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -158,18 +162,23 @@ export class UpstreamClient {
       } catch (error) {
         if (signal.aborted) throw error;
         const failure = connectionFailure(error);
-        if (retriesLeft <= 0) throw failure;
-        await sleep(this.backoff(retriesLeft), signal);
+        const wait = this.backoff(retriesLeft);
+        if (retriesLeft <= 0 || !fitsBefore(wait, deadline)) throw failure;
+        await sleep(wait, signal);
         continue;
       }
       const { statusCode: status, headers: responseHeaders } = response;
       if (status >= 200 && status < 300) return { headers: responseHeaders, body: response.body };
       if (retriesLeft > 0 && shouldRetry(status, responseHeaders)) {
-        response.body.resume();
         const asked = retryAfterMs((name) => header(responseHeaders, name));
         const wait = asked !== undefined && asked >= 0 && asked <= MAX_RETRY_AFTER_MS ? asked : this.backoff(retriesLeft);
-        await sleep(wait, signal);
-        continue;
+        // A wait that would outlast the deadline is not started: the refusal is answered now
+        // (a 429 as RATE_LIMITED with the upstream's retry-after), not after the timer fires.
+        if (fitsBefore(wait, deadline)) {
+          response.body.resume();
+          await sleep(wait, signal);
+          continue;
+        }
       }
       const text = await response.body.text().catch((error: unknown) => String(error));
       const json = parseJSON(text);
@@ -376,6 +385,11 @@ function connectionFailure(error: unknown): APIError {
     return new APIConnectionTimeoutError({ message: 'Request timed out.' });
   }
   return new APIConnectionError({ message: 'Connection error.', cause: error instanceof Error ? error : undefined });
+}
+
+/** Whether a wait of `ms` from now ends before `deadline` (`performance.now()` clock). */
+function fitsBefore(ms: number, deadline: number): boolean {
+  return performance.now() + ms < deadline;
 }
 
 /** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */

@@ -1,10 +1,10 @@
 import type { GraphQLError, GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
-import { runCompletion, streamCompletion, type ChunkShape, type CompletionShape, type RunOptions } from '../completions.js';
+import { precheck, runCompletion, streamCompletion, type ChunkShape, type CompletionShape, type RunOptions } from '../completions.js';
 import type { Context } from '../builder.js';
 import type { BilledUsage } from '../completions.js';
 import type { Choice, TokenLogprob, TopLogprob } from '../providers/provider.js';
-import { prepareRequest } from '../validation.js';
+import { checkInput, prepareRequest } from '../validation.js';
 
 export const ChatRole = builder.enumType('ChatRole', {
   description: 'Who wrote a chat message.',
@@ -190,7 +190,8 @@ function runOptions(ctx: Context, info: GraphQLResolveInfo): RunOptions {
     key: ctx.apiKey,
     requestId: ctx.requestId,
     // Clients often send a named operation without `operationName`: the document knows it.
-    operationName: ctx.operationName ?? info.operation.name?.value ?? null,
+    // A GraphQL name has no length limit, and this one reaches every log line: cut it.
+    operationName: (ctx.operationName ?? info.operation.name?.value ?? null)?.slice(0, 128) ?? null,
   };
 }
 
@@ -203,8 +204,10 @@ builder.mutationField('complete', (t) =>
     description: 'Runs a completion and returns it whole.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     resolve: async (_root, { input }, ctx, info) => {
-      const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
-      return runCompletion(prepared, runOptions(ctx, info), ctx.signal);
+      const options = runOptions(ctx, info);
+      const request = checkInput(input, options.config.defaultModel);
+      precheck(request, options, 'mutation');
+      return runCompletion(await prepareRequest(request), options, ctx.signal);
     },
   }),
 );
@@ -216,8 +219,10 @@ builder.subscriptionField('completionStream', (t) =>
       'Runs a completion and streams it as the model writes it. Leaving the subscription cancels the upstream request at once.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     subscribe: async (_root, { input }, ctx, info) => {
-      const prepared = await prepareRequest(input, ctx.services.config.defaultModel);
-      return streamCompletion(prepared, runOptions(ctx, info));
+      const options = runOptions(ctx, info);
+      const request = checkInput(input, options.config.defaultModel);
+      precheck(request, options, 'subscription');
+      return streamCompletion(await prepareRequest(request), options);
     },
     resolve: (event: ChunkShape | GraphQLError) => {
       if (event instanceof Error) throw event;
