@@ -3,14 +3,43 @@
  * windows of the models we know. Encodings load lazily: each table costs tens of
  * milliseconds and megabytes, and most deployments only ever touch one.
  */
+import {
+  CL100K_TOKEN_SPLIT_REGEX,
+  O200K_TOKEN_SPLIT_REGEX,
+  R50K_TOKEN_SPLIT_REGEX,
+} from 'gpt-tokenizer/encodingParams/constants';
 import type { ChatMessage, CompletionRequest } from './providers/provider.js';
+import {
+  countingEncoding,
+  countTokensAsync,
+  countTokensSync,
+  Turn,
+  type CountingEncoder,
+  type CountingEncoding,
+  type RankTable,
+} from './token-count.js';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base' | 'p50k_base';
 
-interface Encoder {
+interface Encoder extends CountingEncoder {
   encode(text: string, options?: { disallowedSpecial?: Set<string> }): number[];
   decode(tokens: Iterable<number>): string;
+  setMergeCacheSize(size: number): void;
 }
+
+/** The pre-token regex each encoding's module uses (gpt-tokenizer's encodingParams). */
+const SPLIT_REGEX: Record<EncodingName, RegExp> = {
+  o200k_base: O200K_TOKEN_SPLIT_REGEX,
+  cl100k_base: CL100K_TOKEN_SPLIT_REGEX,
+  p50k_base: R50K_TOKEN_SPLIT_REGEX,
+};
+
+/**
+ * Entries in the library's merge cache (its default is 100,000). Each key is a pre-token
+ * of at most 256 characters here, but a key also keeps alive the slice it was cut from
+ * (up to about 4 KB of text), so the default could hold hundreds of megabytes.
+ */
+const MERGE_CACHE_SIZE = 10_000;
 
 interface ModelSpec {
   contextWindow: number;
@@ -78,48 +107,86 @@ export function encodingFor(model: string): EncodingName {
   return specFor(model)?.encoding ?? 'o200k_base';
 }
 
-const loaded = new Map<EncodingName, Promise<Encoder>>();
-
-function load(name: EncodingName): Promise<Encoder> {
-  let encoder = loaded.get(name);
-  if (!encoder) {
-    encoder = (async (): Promise<Encoder> => {
-      switch (name) {
-        case 'o200k_base':
-          return import('gpt-tokenizer/encoding/o200k_base');
-        case 'cl100k_base':
-          return import('gpt-tokenizer/encoding/cl100k_base');
-        case 'p50k_base':
-          return import('gpt-tokenizer/encoding/p50k_base');
-      }
-    })();
-    loaded.set(name, encoder);
-  }
-  return encoder;
+interface Loaded {
+  encoder: Encoder;
+  counting: CountingEncoding;
 }
 
-// User text may legitimately contain `<|endoftext|>` and friends; count them as text
+const loaded = new Map<EncodingName, Promise<Loaded>>();
+
+function load(name: EncodingName): Promise<Loaded> {
+  let encoding = loaded.get(name);
+  if (!encoding) {
+    encoding = (async (): Promise<Loaded> => {
+      const [encoder, ranks] = await Promise.all([importEncoder(name), importRanks(name)]);
+      encoder.setMergeCacheSize(MERGE_CACHE_SIZE);
+      return { encoder, counting: countingEncoding(encoder, SPLIT_REGEX[name], ranks) };
+    })();
+    loaded.set(name, encoding);
+  }
+  return encoding;
+}
+
+async function importEncoder(name: EncodingName): Promise<Encoder> {
+  switch (name) {
+    case 'o200k_base':
+      return import('gpt-tokenizer/encoding/o200k_base');
+    case 'cl100k_base':
+      return import('gpt-tokenizer/encoding/cl100k_base');
+    case 'p50k_base':
+      return import('gpt-tokenizer/encoding/p50k_base');
+  }
+}
+
+/** The rank table the encoding module itself loaded (same module instance: no second copy). */
+async function importRanks(name: EncodingName): Promise<RankTable> {
+  switch (name) {
+    case 'o200k_base':
+      return (await import('gpt-tokenizer/bpeRanks/o200k_base')).default;
+    case 'cl100k_base':
+      return (await import('gpt-tokenizer/bpeRanks/cl100k_base')).default;
+    case 'p50k_base':
+      return (await import('gpt-tokenizer/bpeRanks/p50k_base')).default;
+  }
+}
+
+// User text may legitimately contain `<|endoftext|>` and friends; encode them as text
 // instead of letting the tokenizer throw.
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
-/** A model's tokenizer, loaded once. */
+type PromptParts = Pick<CompletionRequest, 'messages' | 'prompt' | 'suffix'>;
+
+/**
+ * A model's tokenizer, loaded once. Counts are exact (gpt-tokenizer's own) except for a
+ * pre-token over 256 characters (a run of letters, symbols or spaces), which is estimated
+ * from its pieces; the cost is linear in the text (see token-count.ts for why that needs
+ * care). Prefer the async counts for anything a client sent: they yield to the event loop
+ * every few milliseconds, where the sync ones hold it for the whole text (about 0.1 s per
+ * MB of ordinary text, over a second for a MB of random letters).
+ */
 export class Tokenizer {
-  private constructor(private readonly encoder: Encoder) {}
+  private constructor(private readonly encoding: Loaded) {}
 
   static async forModel(model: string): Promise<Tokenizer> {
     return new Tokenizer(await load(encodingFor(model)));
   }
 
+  /** Token ids: the library's own encoding, with its quadratic cost; for short, generated text. */
   encode(text: string): number[] {
-    return this.encoder.encode(text, NO_SPECIAL);
+    return this.encoding.encoder.encode(text, NO_SPECIAL);
   }
 
   decode(tokens: Iterable<number>): string {
-    return this.encoder.decode(tokens);
+    return this.encoding.encoder.decode(tokens);
   }
 
   count(text: string): number {
-    return text.length === 0 ? 0 : this.encode(text).length;
+    return countTokensSync(this.encoding.counting, text);
+  }
+
+  /** {@link count} that lets other work run every few milliseconds. */
+  countAsync(text: string, turn?: Turn): Promise<number> {
+    return countTokensAsync(this.encoding.counting, text, turn);
   }
 
   /**
@@ -132,10 +199,27 @@ export class Tokenizer {
     return total;
   }
 
+  /** {@link countChat} that lets other work run every few milliseconds, across all messages. */
+  async countChatAsync(messages: readonly ChatMessage[]): Promise<number> {
+    const turn = new Turn();
+    let total = 3;
+    for (const message of messages) {
+      total += 3 + this.count(message.role) + (await this.countAsync(message.content, turn));
+    }
+    return total;
+  }
+
   /** Prompt tokens of a request: its messages (chat) or its prompt and suffix. */
-  countPrompt(request: Pick<CompletionRequest, 'messages' | 'prompt' | 'suffix'>): number {
+  countPrompt(request: PromptParts): number {
     if (request.messages) return this.countChat(request.messages);
     return this.count(request.prompt ?? '') + this.count(request.suffix ?? '');
+  }
+
+  /** {@link countPrompt} that lets other work run every few milliseconds. */
+  async countPromptAsync(request: PromptParts): Promise<number> {
+    if (request.messages) return this.countChatAsync(request.messages);
+    const turn = new Turn();
+    return (await this.countAsync(request.prompt ?? '', turn)) + (await this.countAsync(request.suffix ?? '', turn));
   }
 }
 

@@ -176,7 +176,8 @@ async function plan(request: CompletionRequest): Promise<Plan> {
     });
   }
 
-  const promptTokens = tokenizer.countPrompt(request);
+  // Async: a megabyte prompt costs up to a second of counting, which must not hold the loop.
+  const promptTokens = await tokenizer.countPromptAsync(request);
   return { choices, usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens } };
 }
 
