@@ -189,6 +189,14 @@ export class Tokenizer {
     return countTokensAsync(this.encoding.counting, text, turn);
   }
 
+  /** The tokens of several texts (a completion's choices), paced as one count. */
+  async countAllAsync(texts: Iterable<string>): Promise<number> {
+    const turn = new Turn();
+    let total = 0;
+    for (const text of texts) total += await this.countAsync(text, turn);
+    return total;
+  }
+
   /**
    * Prompt tokens of a chat request, by OpenAI's published accounting: 3 tokens of
    * framing per message plus its role and content, and 3 that prime the reply.

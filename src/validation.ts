@@ -167,7 +167,7 @@ export function checkInput(input: CompletionInputValue, defaultModel: string): C
 export async function prepareRequest(request: CompletionRequest): Promise<PreparedRequest> {
   const { model } = request;
   const tokenizer = await Tokenizer.forModel(model);
-  const promptTokens = tokenizer.countPrompt(request);
+  const promptTokens = await tokenizer.countPromptAsync(request);
   const window = contextWindow(model);
   if (window !== null && !fitsWindow(promptTokens, request.maxTokens, model)) {
     throw contextLengthExceeded(model, window, tokensNeeded(promptTokens, request.maxTokens));
