@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       defaultModel: 'simulator',
       upstreamTimeoutMs: 60_000,
       upstreamIdleTimeoutMs: 30_000,
+      clientStallTimeoutMs: 60_000,
       upstreamMaxRetries: 2,
       simulatorTokenDelayMs: 40,
       logLevel: 'info',
@@ -70,7 +71,17 @@ describe('loadConfig', () => {
       keyCacheTtlMs: 2_000,
       modelPrices: {},
       reserveCompletionTokens: 1_024,
+      unpricedModels: 'refuse',
     });
+  });
+
+  it('reads UNPRICED_MODELS and CLIENT_STALL_TIMEOUT_MS, refusing values it cannot read', () => {
+    expect(loadConfig({ UNPRICED_MODELS: 'Allow', CLIENT_STALL_TIMEOUT_MS: '5000' })).toMatchObject({
+      unpricedModels: 'allow',
+      clientStallTimeoutMs: 5_000,
+    });
+    expect(() => loadConfig({ UNPRICED_MODELS: 'maybe' })).toThrow(/UNPRICED_MODELS must be one of refuse, allow, got "maybe"/);
+    expect(() => loadConfig({ CLIENT_STALL_TIMEOUT_MS: '0' })).toThrow(/CLIENT_STALL_TIMEOUT_MS must be an integer from 1/);
   });
 
   it('hides field suggestions by default only in production', () => {

@@ -31,6 +31,11 @@ const badInputs: [string, CompletionInput, string][] = [
   ['a logit bias above 100', { prompt: 'x', logitBias: [{ token: 1, bias: 101 }] }, 'logitBias[0].bias'],
   ['a negative token id in logitBias', { prompt: 'x', logitBias: [{ token: -1, bias: 1 }] }, 'logitBias[0].token'],
   ['an empty model', { prompt: 'x', model: ' ' }, 'model'],
+  // Strings that reach logs and the ledger: a 900 KB model name was stored twice per row (issue #12).
+  ['a 900 KB model name', { prompt: 'x', model: 'm'.repeat(900_000) }, 'model'],
+  ['a model name of 257 characters', { prompt: 'x', model: 'm'.repeat(257) }, 'model'],
+  ['a user of 257 characters', { prompt: 'x', user: 'u'.repeat(257) }, 'user'],
+  ['a stop sequence of 257 characters', { prompt: 'x', stop: ['ok', 's'.repeat(257)] }, 'stop[1]'],
 ];
 
 describe('bad input is refused before any upstream call', () => {
@@ -74,9 +79,10 @@ describe('bad input is refused before any upstream call', () => {
         frequencyPenalty: 2,
         maxTokens: 1,
         n: 128,
-        stop: ['a', 'b', 'c', 'd'],
+        stop: ['a', 'b', 'c', 'd'.repeat(256)],
         logprobs: 5,
         logitBias: [{ token: 0, bias: -100 }],
+        user: 'u'.repeat(256),
       },
     });
     expect(errors).toBeUndefined();
