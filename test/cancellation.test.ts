@@ -3,7 +3,7 @@ import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { CompleteDocument, CompletionStreamDocument } from '../src/generated/operations.js';
-import { graphql, sse, useGatewayWithFake, wsClient } from './helpers.js';
+import { eventually, graphql, sse, useGatewayWithFake, wsClient } from './helpers.js';
 
 const ctx = useGatewayWithFake({
   UPSTREAM_TIMEOUT_MS: '60000',
@@ -73,6 +73,24 @@ describe('leaving a stream aborts the upstream request at once, even while the u
     await expect(pending).rejects.toThrow();
     await ctx.fake.waitForAbort(1000);
   });
+
+  for (const fault of [{ kind: 'hang' }, { kind: 'hangAfterHeaders' }] as const) {
+    it(`logs a mutation client that leaves (upstream ${fault.kind}) as a client abort, never at error level`, async () => {
+      ctx.fake.script({ fault });
+      const before = ctx.gw.logs.length;
+      const controller = new AbortController();
+      const pending = graphql(ctx.gw.httpUrl, CompleteDocument, { input }, { signal: controller.signal });
+      await ctx.fake.waitForRequests(1);
+      controller.abort();
+      await expect(pending).rejects.toThrow();
+      await ctx.fake.waitForAbort(1000);
+      await eventually(() => ctx.gw.logs.slice(before).some((l) => l.includes('completion finished')), 'the operation to end');
+      const lines = ctx.gw.logs.slice(before).map((l) => JSON.parse(l) as { level: number; msg: string; outcome?: string });
+      expect(lines.find((l) => l.msg === 'completion finished')?.outcome).toBe('cancelled');
+      // pino: 50 is error. A stack trace for a client leaving buries real failures.
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    });
+  }
 
   it('keeps other subscriptions on the same socket streaming when one is cancelled', async () => {
     ctx.fake.script({ choices: [['one', ' two', ' three']], chunkDelayMs: 50 });
