@@ -11,7 +11,7 @@ import type { DestinationStream, Logger } from 'pino';
 import { authenticate } from './auth.js';
 import type { Context, Services } from './builder.js';
 import type { Target } from './completions.js';
-import type { Config } from './config.js';
+import { DEFAULTS, type Config } from './config.js';
 import { openDatabase } from './db/index.js';
 import { createFrontDoor } from './http.js';
 import { KeyStore, type ApiKey } from './keys.js';
@@ -84,6 +84,8 @@ function openAIProvider(config: Config, upstream: { apiKey: string | undefined; 
     baseURL: upstream.baseURL,
     timeoutMs: config.upstreamTimeoutMs,
     maxRetries: config.upstreamMaxRetries,
+    maxEventBytes: config.upstreamMaxEventBytes ?? DEFAULTS.upstreamMaxEventBytes,
+    maxBodyBytes: config.upstreamMaxBodyBytes ?? DEFAULTS.upstreamMaxBodyBytes,
   });
 }
 

@@ -35,6 +35,10 @@ export interface Config {
   upstreamIdleTimeoutMs: number;
   /** `UPSTREAM_MAX_RETRIES`: retries of 408/409/429/5xx and connection errors, before a response starts. */
   upstreamMaxRetries: number;
+  /** `UPSTREAM_MAX_EVENT_BYTES` (advanced): the largest single SSE event from an upstream; unset = `DEFAULTS.upstreamMaxEventBytes`. */
+  upstreamMaxEventBytes: number | undefined;
+  /** `UPSTREAM_MAX_BODY_BYTES` (advanced): the largest non-streamed upstream body; unset = `DEFAULTS.upstreamMaxBodyBytes`. */
+  upstreamMaxBodyBytes: number | undefined;
   /** `SIMULATOR_TOKEN_DELAY_MS`: the simulator's pause between streamed tokens. */
   simulatorTokenDelayMs: number;
   /** `LOG_LEVEL`. */
@@ -126,6 +130,8 @@ export const DEFAULTS = {
   upstreamTimeoutMs: 60_000,
   upstreamIdleTimeoutMs: 30_000,
   upstreamMaxRetries: 2,
+  upstreamMaxEventBytes: 4_194_304,
+  upstreamMaxBodyBytes: 33_554_432,
   simulatorTokenDelayMs: 40,
   logLevel: 'info',
   // graphql-armor's own defaults.
@@ -177,7 +183,9 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return value;
   };
-
+  // Advanced settings stay undefined when unset; their users apply the default.
+  const advanced = (name: string, fallback: number, min: number, max: number): number | undefined =>
+    text(name) === undefined ? undefined : integer(name, fallback, min, max);
   const boolean = (name: string, fallback: boolean): boolean => {
     const raw = text(name)?.toLowerCase();
     if (raw === undefined) return fallback;
@@ -241,6 +249,8 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamTimeoutMs: integer('UPSTREAM_TIMEOUT_MS', DEFAULTS.upstreamTimeoutMs, 1, 3_600_000),
     upstreamIdleTimeoutMs: integer('UPSTREAM_IDLE_TIMEOUT_MS', DEFAULTS.upstreamIdleTimeoutMs, 1, 3_600_000),
     upstreamMaxRetries: integer('UPSTREAM_MAX_RETRIES', DEFAULTS.upstreamMaxRetries, 0, 10),
+    upstreamMaxEventBytes: advanced('UPSTREAM_MAX_EVENT_BYTES', DEFAULTS.upstreamMaxEventBytes, 1_024, 1_073_741_824),
+    upstreamMaxBodyBytes: advanced('UPSTREAM_MAX_BODY_BYTES', DEFAULTS.upstreamMaxBodyBytes, 1_024, 1_073_741_824),
     simulatorTokenDelayMs: integer('SIMULATOR_TOKEN_DELAY_MS', DEFAULTS.simulatorTokenDelayMs, 0, 60_000),
     logLevel,
     logPrompts: boolean('LOG_PROMPTS', false),
