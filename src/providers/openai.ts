@@ -30,8 +30,9 @@ import type {
   TokenLogprob,
   Usage,
 } from './provider.js';
+import { UpstreamAnswerError } from '../errors.js';
 import { readCapped } from './body.js';
-import { decodeEvents } from './sse.js';
+import { assertEventStream, decodeEvents } from './sse.js';
 import { UpstreamClient, type UpstreamClientOptions, type UpstreamResponse } from './upstream-client.js';
 
 export interface OpenAIProviderOptions extends UpstreamClientOptions {
@@ -169,20 +170,28 @@ export class OpenAIProvider implements Provider {
       : { ...textParams(request), stream: true, stream_options };
     const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true);
     events.onResponse();
+    assertEventStream(response.headers, response.body);
     let done = false;
+    // A body that carried no event at all (an empty body, an HTML page labelled as an event
+    // stream) is a failure, not an empty completion.
+    let seen = false;
+    const onEnd = (): void => {
+      if (!seen) throw new UpstreamAnswerError('The upstream ended the stream without sending a single event');
+    };
     return decodeEvents<StreamDelta>(response.body, (sse, out) => {
       // Anything after `[DONE]` is ignored, as the SDK does.
       if (done) return;
       if (sse.data.startsWith('[DONE]')) {
-        done = true;
+        done = seen = true;
         return;
       }
       const data = JSON.parse(sse.data) as (ChatCompletionChunk | Completion) & { error?: unknown };
       // An error sent in the stream: the SDK's own shape, so it maps like any other.
       if (data.error || sse.event === 'error') throw new APIError(undefined, data.error ?? data, undefined, undefined);
+      seen = true;
       if (chat) chatDeltas(data as ChatCompletionChunk, out);
       else textDeltas(data as Completion, out);
-    }, { maxEventBytes: this.options.maxEventBytes });
+    }, { maxEventBytes: this.options.maxEventBytes, onEnd });
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {

@@ -269,3 +269,21 @@ export function decodeEvents<T>(body: Body, decode: (event: SSEvent, out: T[]) =
     },
   };
 }
+
+/**
+ * Refuses a stream's response that is not an event stream (an HTML error page from a proxy,
+ * a JSON answer), before reading any of it: its body is destroyed. No `content-type` at
+ * all is let through, as some servers send none; the events then decide.
+ */
+export function assertEventStream(headers: Dispatcher.ResponseData['headers'], body: Body): void {
+  const raw = headers['content-type'];
+  const type = Array.isArray(raw) ? raw[0] : raw;
+  if (type === undefined || /^\s*text\/event-stream\s*(;|$)/i.test(type)) return;
+  // undici reports a body destroyed before its end as an 'error': nobody else listens here.
+  body.on('error', () => undefined);
+  body.destroy();
+  // Only a well-formed media type is quoted: the message must not carry upstream text.
+  const mime = (type.split(';')[0] ?? '').trim();
+  const shown = /^[\w.+-]{1,64}\/[\w.+-]{1,64}$/.test(mime) ? mime : 'another content-type';
+  throw new UpstreamAnswerError(`The upstream answered a stream request with ${shown}, not an event stream`);
+}
