@@ -84,6 +84,8 @@ function openAIProvider(config: Config, upstream: { apiKey: string | undefined; 
     baseURL: upstream.baseURL,
     timeoutMs: config.upstreamTimeoutMs,
     maxRetries: config.upstreamMaxRetries,
+    maxEventBytes: config.upstreamMaxEventBytes,
+    maxBodyBytes: config.upstreamMaxBodyBytes,
   });
 }
 

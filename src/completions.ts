@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { context, SpanStatusCode, trace, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { Channel } from './channel.js';
-import { ClientTooSlow, ErrorCode, gatewayError, mapUpstreamError, redact, UpstreamTimeout } from './errors.js';
+import { ClientTooSlow, ErrorCode, gatewayError, mapUpstreamError, redact, UpstreamAnswerError, UpstreamTimeout } from './errors.js';
 import type { Services } from './builder.js';
 import { ShuttingDown, shuttingDownError } from './lifecycle.js';
 import type { ApiKey } from './keys.js';
@@ -557,6 +557,8 @@ class StreamProgress {
   readonly choices = new Map<number, ChoiceState>();
   upstreamUsage: Usage | null = null;
   lengthCut = false;
+  /** Characters of text produced over all choices. */
+  produced = 0;
 
   constructor(private readonly prepared: PreparedRequest) {}
 
@@ -701,7 +703,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     /** Returns a promise only when the client is behind: the relay then waits for it. */
     emit: (chunk: ChunkShape) => Promise<void> | undefined,
   ): Promise<void> {
-    const { upstreamIdleTimeoutMs: idleMs, clientStallTimeoutMs: stallMs } = options.config;
+    const { upstreamIdleTimeoutMs: idleMs, clientStallTimeoutMs: stallMs, upstreamMaxBodyBytes: maxText } = options.config;
     const idle = (): Error => new UpstreamTimeout('next chunk', idleMs);
     const stalled = (): Error => new ClientTooSlow(stallMs);
     // While the client is behind, our own back-pressure holds the upstream: its idle timer
@@ -729,6 +731,11 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       }
       if (text === '' && !delta.finishReason) continue;
       state.text += text;
+      // An upstream that never stops (endless valid events) would grow every choice's text
+      // for ever: past the body cap, the stream is the upstream's fault.
+      if ((progress.produced += text.length) > maxText) {
+        throw new UpstreamAnswerError(`The upstream sent over UPSTREAM_MAX_BODY_BYTES (${maxText}) of text in one stream`);
+      }
       const chunk: ChunkShape = {
         id: delta.id,
         model: delta.model,

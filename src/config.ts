@@ -37,6 +37,10 @@ export interface Config {
   clientStallTimeoutMs: number;
   /** `UPSTREAM_MAX_RETRIES`: retries of 408/409/429/5xx and connection errors, before a response starts. */
   upstreamMaxRetries: number;
+  /** `UPSTREAM_MAX_EVENT_BYTES` (advanced): the largest single SSE event from an upstream. */
+  upstreamMaxEventBytes: number;
+  /** `UPSTREAM_MAX_BODY_BYTES` (advanced): the largest non-streamed upstream body, and the most text one stream may produce. */
+  upstreamMaxBodyBytes: number;
   /** `SIMULATOR_TOKEN_DELAY_MS`: the simulator's pause between streamed tokens. */
   simulatorTokenDelayMs: number;
   /** `LOG_LEVEL`. */
@@ -131,6 +135,8 @@ export const DEFAULTS = {
   upstreamIdleTimeoutMs: 30_000,
   clientStallTimeoutMs: 60_000,
   upstreamMaxRetries: 2,
+  upstreamMaxEventBytes: 4_194_304,
+  upstreamMaxBodyBytes: 33_554_432,
   simulatorTokenDelayMs: 40,
   logLevel: 'info',
   // graphql-armor's own defaults.
@@ -254,6 +260,8 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamIdleTimeoutMs: integer('UPSTREAM_IDLE_TIMEOUT_MS', DEFAULTS.upstreamIdleTimeoutMs, 1, 3_600_000),
     clientStallTimeoutMs: integer('CLIENT_STALL_TIMEOUT_MS', DEFAULTS.clientStallTimeoutMs, 1, 3_600_000),
     upstreamMaxRetries: integer('UPSTREAM_MAX_RETRIES', DEFAULTS.upstreamMaxRetries, 0, 10),
+    upstreamMaxEventBytes: integer('UPSTREAM_MAX_EVENT_BYTES', DEFAULTS.upstreamMaxEventBytes, 1_024, 1_073_741_824),
+    upstreamMaxBodyBytes: integer('UPSTREAM_MAX_BODY_BYTES', DEFAULTS.upstreamMaxBodyBytes, 1_024, 1_073_741_824),
     simulatorTokenDelayMs: integer('SIMULATOR_TOKEN_DELAY_MS', DEFAULTS.simulatorTokenDelayMs, 0, 60_000),
     logLevel,
     logPrompts: boolean('LOG_PROMPTS', false),

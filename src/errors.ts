@@ -74,6 +74,19 @@ export class ClientTooSlow extends Error {
 /** Upstream text (error messages) is cut to this many characters before a client or a log sees it. */
 const MAX_UPSTREAM_TEXT = 1_000;
 
+/**
+ * The gateway refused what an upstream sent: more than one of its size caps allows
+ * (`UPSTREAM_MAX_EVENT_BYTES`, `UPSTREAM_MAX_BODY_BYTES`), or not the kind of answer asked
+ * for (an HTML page where an event stream was due, a stream with no event). The message is
+ * the gateway's own words, never upstream text, so it goes to the client as it is.
+ */
+export class UpstreamAnswerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamAnswerError';
+  }
+}
+
 /** Removes the upstream key, and anything shaped like an OpenAI key, from upstream text. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text.length > 4 * MAX_UPSTREAM_TEXT ? text.slice(0, 4 * MAX_UPSTREAM_TEXT) : text;
@@ -154,6 +167,7 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
     }
     return gatewayError(ErrorCode.UPSTREAM_REJECTED, `The upstream rejected the request: ${message}`, extensions);
   }
+  if (error instanceof UpstreamAnswerError) return gatewayError(ErrorCode.UPSTREAM_ERROR, error.message);
   // A connection that died mid-body surfaces as a plain error from fetch, a malformed
   // answer as a TypeError or SyntaxError: neither detail is the client's business.
   return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream failed: the connection broke or the answer was malformed');

@@ -74,7 +74,7 @@ describe('leaving a stream aborts the upstream request at once, even while the u
     await ctx.fake.waitForAbort(1000);
   });
 
-  for (const fault of [{ kind: 'hang' }, { kind: 'hangAfterHeaders' }] as const) {
+  for (const fault of [{ kind: 'hang' }, { kind: 'hangAfterHeaders' }, { kind: 'stallBody', status: 500 }] as const) {
     it(`logs a mutation client that leaves (upstream ${fault.kind}) as a client abort, never at error level`, async () => {
       ctx.fake.script({ fault });
       const before = ctx.gw.logs.length;

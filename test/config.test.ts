@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig } from '../src/config.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';
@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       upstreamIdleTimeoutMs: 30_000,
       clientStallTimeoutMs: 60_000,
       upstreamMaxRetries: 2,
+      upstreamMaxEventBytes: 4_194_304,
+      upstreamMaxBodyBytes: 33_554_432,
       simulatorTokenDelayMs: 40,
       logLevel: 'info',
       logPrompts: false,
@@ -170,6 +172,24 @@ describe('loadConfig', () => {
     for (const value of ['"abc"', '"-5"', '"not-a-url"', '"loud"', '"1.5"']) {
       expect(error.problems.some((p) => p.includes(value)), value).toBe(true);
     }
+  });
+
+  it('reads the advanced upstream size caps, with ranges; unset, the provider applies DEFAULTS', () => {
+    const config = loadConfig({ UPSTREAM_MAX_EVENT_BYTES: '1048576', UPSTREAM_MAX_BODY_BYTES: '2048' });
+    expect(config.upstreamMaxEventBytes).toBe(1_048_576);
+    expect(config.upstreamMaxBodyBytes).toBe(2_048);
+    expect(DEFAULTS.upstreamMaxEventBytes).toBe(4_194_304);
+    expect(DEFAULTS.upstreamMaxBodyBytes).toBe(33_554_432);
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ UPSTREAM_MAX_EVENT_BYTES: '1000', UPSTREAM_MAX_BODY_BYTES: '4GB' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.problems).toEqual([
+      'UPSTREAM_MAX_EVENT_BYTES must be an integer from 1024 to 1073741824, got "1000"',
+      'UPSTREAM_MAX_BODY_BYTES must be an integer from 1024 to 1073741824, got "4GB"',
+    ]);
   });
 });
 

@@ -90,3 +90,29 @@ describe('with two fallback models', () => {
     expect(result.data?.complete.model).toBe('gpt-4o');
   });
 });
+
+describe('an error answer whose body stalls (a proxy sends 500 or 400 headers, then nothing)', () => {
+  const ctx = useGatewayWithFake({ UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), UPSTREAM_MAX_CONCURRENCY: '1' });
+
+  for (const status of [500, 400]) {
+    it(`ends a mutation (status ${status}) with UPSTREAM_TIMEOUT within UPSTREAM_TIMEOUT_MS and frees its upstream slot`, async () => {
+      ctx.fake.script({ fault: { kind: 'stallBody', status }, faultTimes: 1 });
+      const { ms, value } = await timed(() => graphql(ctx.gw.httpUrl, CompleteDocument, { input }));
+      expect(value.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+      expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      await ctx.fake.waitForAbort();
+      // The only upstream slot is free again: the next request is served.
+      const next = await graphql(ctx.gw.httpUrl, CompleteDocument, { input });
+      expect(next.errors).toBeUndefined();
+    });
+  }
+
+  it('ends a stream likewise', async () => {
+    ctx.fake.script({ fault: { kind: 'stallBody', status: 502 }, faultTimes: 1 });
+    const { ms, value } = await timed(() => subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, { input }));
+    expect(value.at(-1)?.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+    expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    const next = await subscribeOverWs(ctx.gw.wsUrl, CompletionStreamDocument, { input });
+    expect(next.at(-1)?.errors).toBeUndefined();
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 
@@ -359,5 +360,185 @@ describe('fake upstream: faults', () => {
     expect(Date.now() - started).toBeLessThan(500);
     expect(await reading).toBeInstanceOf(Error);
     expect(other.aborted).toEqual([]); // destroyed by close(), not by the client
+  });
+});
+
+describe('fake upstream: hostile answers', () => {
+  const post = (path: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<Response> =>
+    fetch(`${fake.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify(body),
+      signal,
+    });
+
+  /** Reads until at least `bytes` have arrived, then aborts; returns what was read. */
+  async function readSome(response: Response, bytes: number, controller: AbortController): Promise<string> {
+    const reader = response.body?.getReader();
+    if (!reader) throw new Error('no body');
+    const decoder = new TextDecoder();
+    let text = '';
+    let size = 0;
+    while (size < bytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      text += decoder.decode(value, { stream: true });
+    }
+    controller.abort();
+    return text;
+  }
+
+  it('stallBody: sends the status and half an OpenAI error body, then stalls until the client goes', async () => {
+    fake.script({ fault: { kind: 'stallBody', status: 503 } });
+    const controller = new AbortController();
+    const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user }, controller.signal);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('content-length')).toBeNull();
+    const reader = res.body?.getReader();
+    const first = await reader?.read();
+    const text = new TextDecoder().decode(first?.value);
+    expect(text.startsWith('{"error":{"message":')).toBe(true);
+    expect(() => JSON.parse(text) as unknown).toThrow();
+    // Nothing more comes: the next read stays pending until the client aborts.
+    const next = reader?.read().catch((e: unknown) => e);
+    const raced = await Promise.race([next, new Promise((resolve) => setTimeout(() => resolve('pending'), 100))]);
+    expect(raced).toBe('pending');
+    controller.abort();
+    expect((await fake.waitForAbort()).path).toBe('/v1/chat/completions');
+  });
+
+  it('html: answers an HTML page with text/html, status 200 by default, streaming or not', async () => {
+    fake.script({ fault: { kind: 'html' } });
+    for (const stream of [false, true]) {
+      const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user, stream });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const text = await res.text();
+      expect(text).toMatch(/^<!DOCTYPE html><html>.*Bad gateway.*<\/html>\n$/);
+    }
+    fake.script({ fault: { kind: 'html', status: 502 } });
+    expect((await post('/completions', { model: 'm', prompt: 'p' })).status).toBe(502);
+  });
+
+  it('htmlAsEventStream: labels an HTML page text/event-stream, then ends', async () => {
+    fake.script({ fault: { kind: 'htmlAsEventStream' } });
+    const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(await res.text()).toMatch(/^<!DOCTYPE html>.*<\/html>\n$/);
+    expect(fake.aborted).toEqual([]);
+  });
+
+  it('endlessEvent: streams one event that never ends, as fast as the client reads, until it goes', async () => {
+    fake.script({ fault: { kind: 'endlessEvent' } });
+    const controller = new AbortController();
+    const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user, stream: true }, controller.signal);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const text = await readSome(res, 2 * 1024 * 1024, controller);
+    expect(text.length).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(text.startsWith('data: {"choices":[{"delta":{"content":"xxxx')).toBe(true);
+    expect(text.includes('\n')).toBe(false);
+    expect((await fake.waitForAbort()).body).toMatchObject({ stream: true });
+  });
+
+  it('endlessEvent without stream: a JSON answer that never ends', async () => {
+    fake.script({ fault: { kind: 'endlessEvent' } });
+    const controller = new AbortController();
+    const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user }, controller.signal);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const text = await readSome(res, 1024 * 1024, controller);
+    expect(text).toMatch(/^\{"id":"chatcmpl-[^"]+","object":"chat.completion",.*"content":"xxxx/);
+    await fake.waitForAbort();
+  });
+
+  it('endlessEvents: valid chunks with chunkText forever, no finish, until the client leaves', async () => {
+    fake.script({ fault: { kind: 'endlessEvents', chunkText: 'ab' } });
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true }, { signal: controller.signal });
+    const texts: string[] = [];
+    for await (const chunk of stream) {
+      expect(chunk.choices[0]?.finish_reason).toBeNull();
+      texts.push(chunk.choices[0]?.delta.content ?? '');
+      if (texts.length === 300) break;
+    }
+    expect(texts[0]).toBe(''); // the role chunk
+    expect(new Set(texts.slice(1))).toEqual(new Set(['ab']));
+    const aborted = await fake.waitForAbort();
+    expect(aborted.eventsSent).toBeGreaterThanOrEqual(300);
+
+    fake.reset();
+    fake.script({ fault: { kind: 'endlessEvents' } });
+    const text = await client.completions.create({ model: 'm', prompt: 'p', stream: true });
+    for await (const chunk of text) {
+      expect(chunk.choices[0]?.text).toBe('x'.repeat(64));
+      break;
+    }
+    await fake.waitForAbort();
+  });
+
+  it('hugeBody: a valid completion of exactly `bytes` bytes, its text padded', async () => {
+    const bytes = 3 * 1024 * 1024 + 7;
+    fake.script({ fault: { kind: 'hugeBody', bytes } });
+    const res = await post('/chat/completions', { model: 'gpt-4o-mini', messages: user });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const text = await res.text();
+    expect(Buffer.byteLength(text)).toBe(bytes);
+    const body = JSON.parse(text) as { object: string; choices: { message: { content: string }; finish_reason: string }[] };
+    expect(body.object).toBe('chat.completion');
+    expect(body.choices[0]?.message.content).toMatch(/^x+$/);
+    expect(body.choices[0]?.finish_reason).toBe('stop');
+
+    const completion = await client.completions.create({ model: 'm', prompt: 'p' });
+    expect(completion.choices[0]?.text.length).toBeGreaterThan(bytes - 1000);
+
+    fake.script({ fault: { kind: 'hugeBody', bytes: 100_000 }, faultOn: 'all' });
+    const models = await client.models.list();
+    expect(models.data[0]?.owned_by).toMatch(/^x{90000,}$/);
+  });
+
+  it('reset: sends `chunks` chunks, then resets the connection (not counted as a client abort)', async () => {
+    fake.script({ fault: { kind: 'reset', chunks: 2 } });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true });
+    const pieces: string[] = [];
+    const iterate = async (): Promise<void> => {
+      for await (const chunk of stream) pieces.push(chunk.choices[0]?.delta.content ?? '');
+    };
+    await expect(iterate()).rejects.toThrow();
+    expect(pieces.join('')).toBe('Hello from');
+
+    // On a raw socket, to tell a reset (ECONNRESET) from a clean close.
+    fake.script({ fault: { kind: 'reset' } });
+    const { port } = new URL(fake.url);
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: user });
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    let received = '';
+    socket.on('data', (bytes: Buffer) => (received += bytes.toString()));
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      socket.on('error', resolve);
+      socket.on('close', () => resolve(undefined));
+    });
+    expect(received).toMatch(/^HTTP\/1.1 200 OK\r\n/);
+    expect(received).toMatch(/\r\n\r\n$/); // the headers, no body
+    // A reset that overtakes the data it follows can read as a plain end on loopback.
+    expect([undefined, 'ECONNRESET']).toContain(error?.code);
+    expect(fake.aborted).toEqual([]);
+  });
+
+  it('close() ends endless answers at once', async () => {
+    const other = await startFakeUpstream({ fault: { kind: 'endlessEvents' } });
+    const res = await fetch(`${other.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: user, stream: true }),
+    });
+    const reading = res.text().catch((e: unknown) => e);
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(await reading).toBeInstanceOf(Error);
   });
 });

@@ -81,7 +81,50 @@ export type Fault =
    * send when generation fails after the 200) and end the response without `[DONE]`.
    * Non-streaming: like `serverError`.
    */
-  | { kind: 'errorAfter'; chunks: number };
+  | { kind: 'errorAfter'; chunks: number }
+  /**
+   * An error answer whose body stalls: `status` with `content-type: application/json` and no
+   * `content-length`, then the first half of the OpenAI error body `status` would get
+   * (`{"error":{"message":…` cut in the middle), then silence forever. Only the client (or
+   * `close()`) ends it.
+   */
+  | { kind: 'stallBody'; status: number }
+  /**
+   * `status` (default 200) with `content-type: text/html; charset=utf-8` and a small HTML page
+   * (`<!DOCTYPE html><html>…Bad gateway…</html>`), as a proxy in front of the model sends;
+   * for streaming and non-streaming requests alike.
+   */
+  | { kind: 'html'; status?: number }
+  /** 200 with `content-type: text/event-stream`, but the body is an HTML page; then the response ends. */
+  | { kind: 'htmlAsEventStream' }
+  /**
+   * Streams: 200 with SSE headers, then `data: {"choices":[{"delta":{"content":"` and an endless
+   * run of `x` with no newline (an event that never ends), in 64 KiB writes as fast as the
+   * client reads (waits for `drain`), until the client goes or `close()`.
+   * Non-streaming: like `hugeBody` of unbounded size (a JSON answer that never ends).
+   */
+  | { kind: 'endlessEvent' }
+  /**
+   * Streams: valid content chunks forever (role chunk first for chat; no finish, no `[DONE]`),
+   * each with `chunkText` (default `'x'.repeat(64)`) as its text, one event per write, waiting
+   * for `drain` when the socket is full and for a turn of the event loop between writes (so
+   * the fake never starves the process it shares), until the client goes or `close()`.
+   * Non-streaming: like `endlessEvent`.
+   */
+  | { kind: 'endlessEvents'; chunkText?: string }
+  /**
+   * Non-streaming: 200 `application/json`, a valid chat completion (or text completion, or
+   * model list for `GET /v1/models`) of about `bytes` bytes, the first choice's text (the
+   * first model's `owned_by`) padded with `x` to that size, written in 64 KiB pieces as fast
+   * as the client reads. Streaming: like `endlessEvents`.
+   */
+  | { kind: 'hugeBody'; bytes: number }
+  /**
+   * Streams: the role chunk(s) (chat) and `chunks` content chunks (default 0), then a TCP
+   * reset (`socket.resetAndDestroy()`: the client sees ECONNRESET, not a clean close).
+   * Non-streaming: the headers only, then the reset. Not recorded in `aborted`.
+   */
+  | { kind: 'reset'; chunks?: number };
 
 /** How SSE events are written (every field optional; the default is OpenAI's own framing). */
 export interface Framing {
@@ -227,6 +270,15 @@ const SSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
 };
+
+const HTML_PAGE =
+  '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>' +
+  '<body><center><h1>502 Bad gateway</h1></center><hr><center>nginx</center></body></html>\n';
+
+/** What the unbounded and padded bodies are written in. */
+const PAD = Buffer.alloc(64 * 1024, 'x');
+/** Stands for the padding while a padded body is built, then split on. */
+const PAD_MARK = '<<fake-upstream-padding>>';
 
 // ---------------------------------------------------------------------------
 // Implementation
@@ -582,6 +634,62 @@ class FakeUpstreamServer implements FakeUpstream {
         res.writeHead(200, { ...commonHeaders(), ...(stream ? SSE_HEADERS : { 'content-type': 'application/json' }) });
         res.flushHeaders();
         return;
+      case 'stallBody': {
+        const text = JSON.stringify(defaultErrorBody(fault.status, model, bearerKey(record.headers)));
+        res.writeHead(fault.status, { ...commonHeaders(), 'content-type': 'application/json' });
+        res.write(text.slice(0, Math.floor(text.length / 2)));
+        return; // never finished: only the client or close() ends it
+      }
+      case 'html':
+        res.writeHead(fault.status ?? 200, {
+          ...commonHeaders(),
+          'content-type': 'text/html; charset=utf-8',
+          'content-length': String(Buffer.byteLength(HTML_PAGE)),
+        });
+        res.end(HTML_PAGE);
+        return;
+      case 'htmlAsEventStream':
+        res.writeHead(200, { ...commonHeaders(), ...SSE_HEADERS });
+        res.end(HTML_PAGE);
+        return;
+      case 'endlessEvent':
+      case 'endlessEvents':
+      case 'hugeBody': {
+        if (stream && endpoint) {
+          res.writeHead(200, { ...commonHeaders(), ...SSE_HEADERS });
+          if (fault.kind === 'endlessEvent') {
+            res.write('data: {"choices":[{"delta":{"content":"');
+            return this.pump(ex, () => PAD);
+          }
+          return this.endlessChunks(ex, this.plan(endpoint, record.body ?? {}), fault.kind === 'endlessEvents' ? fault.chunkText : undefined);
+        }
+        const gen = endpoint ? this.plan(endpoint, record.body ?? {}) : null;
+        const full = gen ? (gen.endpoint === 'chat' ? chatBody(gen) : completionBody(gen)) : { object: 'list', data: this.modelIds().map(modelObject) };
+        padFirst(full);
+        const [head = '', tail = ''] = JSON.stringify(full).split(PAD_MARK);
+        res.writeHead(200, { ...commonHeaders(), 'content-type': 'application/json' });
+        res.write(head);
+        if (fault.kind !== 'hugeBody') return this.pump(ex, () => PAD);
+        let left = Math.max(0, fault.bytes - Buffer.byteLength(head) - Buffer.byteLength(tail));
+        await this.pump(ex, () => {
+          if (left === 0) return null;
+          const piece = left >= PAD.length ? PAD : PAD.subarray(0, left);
+          left -= piece.length;
+          return piece;
+        });
+        if (!res.destroyed) res.end(tail);
+        return;
+      }
+      case 'reset':
+        if (stream && endpoint) return this.stream(ex, this.plan(endpoint, record.body ?? {}), { kind: 'reset', chunks: fault.chunks ?? 0 });
+        res.writeHead(200, { ...commonHeaders(), 'content-type': 'application/json' });
+        res.flushHeaders();
+        // After the headers have left, as a server that crashes while answering would.
+        res.write('', () => {
+          ex.selfClosed = true;
+          res.socket?.resetAndDestroy();
+        });
+        return;
       case 'stallAfter':
       case 'dieAfter': {
         if (stream && endpoint) {
@@ -650,7 +758,11 @@ class FakeUpstreamServer implements FakeUpstream {
     };
   }
 
-  private async stream(ex: Exchange, gen: Generation, cut?: Extract<Fault, { kind: 'stallAfter' | 'dieAfter' | 'errorAfter' }>): Promise<void> {
+  private async stream(
+    ex: Exchange,
+    gen: Generation,
+    cut?: Extract<Fault, { kind: 'stallAfter' | 'dieAfter' | 'errorAfter' }> | { kind: 'reset'; chunks: number },
+  ): Promise<void> {
     const { res } = ex;
     res.writeHead(200, { ...commonHeaders(), ...SSE_HEADERS });
     res.flushHeaders();
@@ -661,10 +773,11 @@ class FakeUpstreamServer implements FakeUpstream {
     let flushed: Promise<void> = Promise.resolve();
     for (const frame of frames) {
       if (cut && contentSent >= cut.chunks && frame.kind !== 'prelude') {
-        if (cut.kind === 'dieAfter') {
+        if (cut.kind === 'dieAfter' || cut.kind === 'reset') {
           if (!res.destroyed) await flushed; // let what was written reach the client before the socket goes
           ex.selfClosed = true;
-          res.destroy();
+          if (cut.kind === 'reset') res.socket?.resetAndDestroy();
+          else res.destroy();
         }
         if (cut.kind === 'errorAfter' && !res.destroyed) {
           await this.writeEvent(ex, JSON.stringify(errorBody('The model crashed while generating. Please retry.', 'server_error', null, null)));
@@ -689,6 +802,50 @@ class FakeUpstreamServer implements FakeUpstream {
     if (res.destroyed) return;
     await this.writeEvent(ex, '[DONE]');
     if (!res.destroyed) res.end();
+  }
+
+  /**
+   * Writes what `next` gives until it gives `null`, the response closes or the fake closes:
+   * waits for `drain` when the socket is full (a client that stops reading stops the fake),
+   * and for a turn of the event loop between writes, so it never starves the process.
+   */
+  private async pump(ex: Exchange, next: () => Buffer | string | null, onWrite?: () => void): Promise<void> {
+    const { res } = ex;
+    for (let piece = next(); piece !== null; piece = next()) {
+      if (res.destroyed || this.closing) return;
+      const full = !res.write(piece);
+      onWrite?.();
+      if (full) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** `endlessEvents`: the role chunk (chat), then the same content chunk forever. */
+  private endlessChunks(ex: Exchange, gen: Generation, chunkText = 'x'.repeat(64)): Promise<void> {
+    const first = gen.endpoint === 'chat' ? chatFrames(gen) : completionFrames(gen);
+    const prelude = first.filter((f) => f.kind === 'prelude').map((f) => `data: ${JSON.stringify(f.payload)}\n\n`);
+    const content = first.find((f) => f.kind === 'content')?.payload ?? {};
+    const choices = content['choices'];
+    const choice = (Array.isArray(choices) ? choices[0] : undefined) as Json | undefined;
+    if (choice && gen.endpoint === 'chat') choice['delta'] = { content: chunkText };
+    else if (choice) choice['text'] = chunkText;
+    const event = Buffer.from(`data: ${JSON.stringify(content)}\n\n`);
+    let i = 0;
+    return this.pump(
+      ex,
+      () => (i < prelude.length ? (prelude[i++] ?? '') : event),
+      () => ex.record.eventsSent++,
+    );
   }
 
   /** Writes one `data:` event in the script's framing; resolves once it is flushed. */
@@ -723,6 +880,17 @@ class FakeUpstreamServer implements FakeUpstream {
 // ---------------------------------------------------------------------------
 // Body builders
 // ---------------------------------------------------------------------------
+
+/** Puts PAD_MARK where a padded body's padding goes: the first choice's text, or the first model's `owned_by`. */
+function padFirst(body: Json): void {
+  const list = body['choices'] ?? body['data'];
+  const first = (Array.isArray(list) ? list[0] : undefined) as Json | undefined;
+  if (!first) return;
+  const message = first['message'];
+  if (isObject(message)) message['content'] = PAD_MARK;
+  else if ('text' in first) first['text'] = PAD_MARK;
+  else first['owned_by'] = PAD_MARK;
+}
 
 function modelObject(id: string): Json {
   return { id, object: 'model', created: MODEL_CREATED[id] ?? 1700000000, owned_by: 'system' };

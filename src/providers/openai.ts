@@ -30,9 +30,17 @@ import type {
   TokenLogprob,
   Usage,
 } from './provider.js';
-import { decodeEvents, UpstreamClient, type UpstreamClientOptions } from './upstream-client.js';
+import { UpstreamAnswerError } from '../errors.js';
+import { readCapped } from './body.js';
+import { assertEventStream, decodeEvents } from './sse.js';
+import { UpstreamClient, type UpstreamClientOptions, type UpstreamResponse } from './upstream-client.js';
 
-export type OpenAIProviderOptions = UpstreamClientOptions;
+export interface OpenAIProviderOptions extends UpstreamClientOptions {
+  /** `UPSTREAM_MAX_EVENT_BYTES`: the largest single event of a stream. */
+  maxEventBytes: number;
+  /** `UPSTREAM_MAX_BODY_BYTES`: the largest non-streamed body (completions, `/models`). */
+  maxBodyBytes: number;
+}
 
 // Reasoning models refuse `max_tokens` on chat; everything else (and most compatible
 // servers) still expects it.
@@ -112,7 +120,7 @@ export class OpenAIProvider implements Provider {
   readonly description: string;
   private readonly client: UpstreamClient;
 
-  constructor(options: OpenAIProviderOptions) {
+  constructor(private readonly options: OpenAIProviderOptions) {
     this.client = new UpstreamClient(options);
     this.description = `OpenAI-compatible upstream at ${this.client.baseURL}`;
   }
@@ -122,7 +130,7 @@ export class OpenAIProvider implements Provider {
       const body: ChatCompletionCreateParamsNonStreaming = { ...chatParams(request), stream: false };
       const response = await this.client.post('/chat/completions', body, signal, false, events.deadline);
       events.onResponse();
-      const res = (await response.body.json()) as ChatCompletion;
+      const res = (await this.json(response.body)) as ChatCompletion;
       return {
         id: res.id,
         model: res.model,
@@ -139,7 +147,7 @@ export class OpenAIProvider implements Provider {
     const body: CompletionCreateParamsNonStreaming = { ...textParams(request), stream: false };
     const response = await this.client.post('/completions', body, signal, false, events.deadline);
     events.onResponse();
-    const res = (await response.body.json()) as Completion;
+    const res = (await this.json(response.body)) as Completion;
     return {
       id: res.id,
       model: res.model,
@@ -162,30 +170,42 @@ export class OpenAIProvider implements Provider {
       : { ...textParams(request), stream: true, stream_options };
     const response = await this.client.post(chat ? '/chat/completions' : '/completions', body, signal, true, events.deadline);
     events.onResponse();
+    assertEventStream(response.headers, response.body);
     let done = false;
+    // A body that carried no event at all (an empty body, an HTML page labelled as an event
+    // stream) is a failure, not an empty completion.
+    let seen = false;
+    const onEnd = (): void => {
+      if (!seen) throw new UpstreamAnswerError('The upstream ended the stream without sending a single event');
+    };
     return decodeEvents<StreamDelta>(response.body, (sse, out) => {
       // Anything after `[DONE]` is ignored, as the SDK does.
       if (done) return;
       if (sse.data.startsWith('[DONE]')) {
-        done = true;
+        done = seen = true;
         return;
       }
       const data = JSON.parse(sse.data) as (ChatCompletionChunk | Completion) & { error?: unknown };
       // An error sent in the stream: the SDK's own shape, so it maps like any other.
       if (data.error || sse.event === 'error') throw new APIError(undefined, data.error ?? data, undefined, undefined);
+      seen = true;
       if (chat) chatDeltas(data as ChatCompletionChunk, out);
       else textDeltas(data as Completion, out);
-    });
+    }, { maxEventBytes: this.options.maxEventBytes, onEnd });
   }
 
   async models(signal: AbortSignal): Promise<ModelInfo[]> {
     const response = await this.client.get('/models', signal);
-    const page = (await response.body.json()) as { data?: OpenAI.Model[] };
+    const page = (await this.json(response.body)) as { data?: OpenAI.Model[] };
     return (page.data ?? []).map((m) => ({ id: m.id, ownedBy: m.owned_by, created: m.created ?? null }));
   }
 
   close(): Promise<void> {
     return this.client.close();
+  }
+
+  private async json(body: UpstreamResponse['body']): Promise<unknown> {
+    return JSON.parse(await readCapped(body, this.options.maxBodyBytes));
   }
 }
 

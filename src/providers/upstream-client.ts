@@ -1,7 +1,7 @@
 /**
  * The HTTP side of talking to an OpenAI-compatible upstream: keep-alive undici connections
- * per upstream, retries with retry-after, the per-attempt wait for headers, and a
- * server-sent-events decoder.
+ * per upstream, retries with retry-after and the per-attempt wait for headers (the
+ * server-sent-events decoder is in sse.ts).
  *
  * Why not the openai SDK's own transport: on the benchmark machine its request path
  * (WHATWG fetch, `Request`/`Headers`/`ReadableStream` objects, header building, debug
@@ -10,10 +10,10 @@
  * still the SDK's own error classes (`APIError.generate`, `APIConnectionError`, …), built
  * the way the SDK builds them, so `mapUpstreamError` stays the one place that maps them.
  */
-import { StringDecoder } from 'node:string_decoder';
 import { Client, errors as undiciErrors, type Dispatcher } from 'undici';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { retryAfterMs } from '../errors.js';
+import { readPrefix } from './body.js';
 
 export interface UpstreamClientOptions {
   /** Base URL including any path prefix (e.g. `http://127.0.0.1:11434/v1`). Default OpenAI's API. */
@@ -33,6 +33,9 @@ const INITIAL_RETRY_MS = 500;
 const MAX_RETRY_MS = 8000;
 /** A retry-after longer than this is not waited for; the default backoff applies instead. */
 const MAX_RETRY_AFTER_MS = 60_000;
+
+/** How much of an upstream's error body is read; the rest is dropped with the connection. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** An upstream's answer with status 2xx; anything else has already been thrown. */
 export interface UpstreamResponse {
@@ -175,12 +178,15 @@ export class UpstreamClient {
         // A wait that would outlast the deadline is not started: the refusal is answered now
         // (a 429 as RATE_LIMITED with the upstream's retry-after), not after the timer fires.
         if (fitsBefore(wait, deadline)) {
-          response.body.resume();
+          // Read what a refused answer sends (so its connection can be reused), up to the
+          // error-body cap: a huge or stalled one is dropped with its connection instead.
+          response.body.dump({ limit: MAX_ERROR_BODY_BYTES }).catch(() => undefined);
           await sleep(wait, signal);
           continue;
         }
       }
-      const text = await response.body.text().catch((error: unknown) => String(error));
+      // An error body only needs its message: a huge or endless one is cut, not held.
+      const text = await readPrefix(response.body, MAX_ERROR_BODY_BYTES).catch((error: unknown) => String(error));
       const json = parseJSON(text);
       throw APIError.generate(status, json, json === undefined ? text : undefined, toHeaders(responseHeaders));
     }
@@ -190,164 +196,6 @@ export class UpstreamClient {
     const retry = this.options.maxRetries - retriesLeft;
     return Math.min(INITIAL_RETRY_MS * 2 ** retry, MAX_RETRY_MS) * (1 - Math.random() * 0.25);
   }
-}
-
-/** Server-sent events: one `data` payload per event, `event` name when one was given. */
-export interface SSEvent {
-  event: string | null;
-  data: string;
-}
-
-/**
- * Decodes an SSE byte stream, calling `onEvent` for each event as soon as its blank line
- * arrives. Handles `\n`, `\r\n` and `\r` line ends (also split across reads), comments,
- * multi-line `data`, and a last event without a blank line after it. A UTF-8 character
- * split across reads is joined before decoding.
- */
-export class SSEDecoder {
-  private readonly utf8 = new StringDecoder('utf8');
-  private buffer = '';
-  private pendingCR = false;
-
-  constructor(private readonly onEvent: (event: SSEvent) => void) {}
-
-  write(bytes: Buffer): void {
-    let text = this.utf8.write(bytes);
-    if (this.pendingCR) {
-      text = '\r' + text;
-      this.pendingCR = false;
-    }
-    if (text.includes('\r')) {
-      // A trailing `\r` may be the first half of `\r\n`: decide with the next read.
-      if (text.endsWith('\r')) {
-        this.pendingCR = true;
-        text = text.slice(0, -1);
-      }
-      text = text.replace(/\r\n?/g, '\n');
-    }
-    let buffer = this.buffer + text;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const event = parseBlock(buffer.slice(0, end));
-      buffer = buffer.slice(end + 2);
-      if (event) this.onEvent(event);
-    }
-    this.buffer = buffer;
-  }
-
-  end(): void {
-    let rest = this.buffer + this.utf8.end();
-    if (this.pendingCR) rest += '\n';
-    this.buffer = '';
-    const event = parseBlock(rest);
-    if (event) this.onEvent(event);
-  }
-}
-
-/** Above this many decoded items not yet taken, reading from the upstream pauses. */
-const HIGH_WATER = 64;
-
-/**
- * The items an SSE body decodes to, as an async iterator fed straight from the socket's
- * `data` events. One layer instead of a chain of async generators (stream iterator →
- * decoder → mapper), each of which costs promises and ticks per chunk. `decode` maps one
- * event to items (or throws, which ends the iteration with that error); leaving early
- * (`return()`) destroys the body, which frees or closes its connection.
- */
-export function decodeEvents<T>(body: UpstreamResponse['body'], decode: (event: SSEvent, out: T[]) => void): AsyncIterableIterator<T> {
-  const items: T[] = [];
-  let head = 0;
-  let failure: { error: Error } | undefined;
-  let ended = false;
-  let waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
-
-  const settle = (): void => {
-    if (!waiting) return;
-    const { resolve, reject } = waiting;
-    if (head < items.length) {
-      waiting = undefined;
-      resolve({ value: take(), done: false });
-    } else if (failure) {
-      waiting = undefined;
-      reject(failure.error);
-    } else if (ended) {
-      waiting = undefined;
-      resolve({ value: undefined, done: true });
-    }
-  };
-  const take = (): T => {
-    const item = items[head] as T;
-    items[head++] = undefined as T;
-    if (head === items.length) {
-      items.length = 0;
-      head = 0;
-      if (body.isPaused() && !ended && !failure) body.resume();
-    }
-    return item;
-  };
-  const fail = (error: unknown): void => {
-    failure ??= { error: error instanceof Error ? error : new Error(String(error)) };
-    body.destroy();
-    settle();
-  };
-  const decoder = new SSEDecoder((event) => {
-    if (failure) return;
-    try {
-      decode(event, items);
-    } catch (error) {
-      fail(error);
-    }
-  });
-  body.on('data', (bytes: Buffer) => {
-    decoder.write(bytes);
-    if (items.length - head > HIGH_WATER) body.pause();
-    settle();
-  });
-  body.on('end', () => {
-    decoder.end();
-    ended = true;
-    settle();
-  });
-  body.on('error', fail);
-
-  return {
-    next(): Promise<IteratorResult<T>> {
-      if (head < items.length) return Promise.resolve({ value: take(), done: false });
-      if (failure) return Promise.reject(failure.error);
-      if (ended) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve, reject) => {
-        waiting = { resolve, reject };
-      });
-    },
-    return(): Promise<IteratorResult<T>> {
-      ended = true;
-      items.length = 0;
-      head = 0;
-      if (!body.destroyed) body.destroy();
-      settle();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
-}
-
-function parseBlock(block: string): SSEvent | undefined {
-  // The common case: one `data: …` line.
-  if (block.startsWith('data: ') && !block.includes('\n')) return { event: null, data: block.slice(6) };
-  let data: string | undefined;
-  let event: string | null = null;
-  for (const line of block.split('\n')) {
-    if (line === '' || line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') data = data === undefined ? value : `${data}\n${value}`;
-    else if (field === 'event') event = value;
-  }
-  return data === undefined ? undefined : { event, data };
 }
 
 function shouldRetry(status: number, headers: UpstreamResponse['headers']): boolean {
