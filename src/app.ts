@@ -8,7 +8,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type CORSOptions, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
-import { authenticate } from './auth.js';
+import { authenticate, logAuthMode } from './auth.js';
 import type { Context, Services } from './builder.js';
 import type { Target } from './completions.js';
 import type { Config } from './config.js';
@@ -264,9 +264,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         });
       });
       await warm;
-      if (!config.requireAuth && (await keys.keyCount()) === 0) {
-        logger.warn('no gateway API keys exist: the gateway is OPEN to anyone who can reach it (create one with `npm run keys -- create --name admin --admin`)');
-      }
+      logAuthMode(logger, config.requireAuth, config.requireAuth ? 0 : await keys.keyCount());
       const { port } = server.address() as AddressInfo;
       const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : 'localhost';
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

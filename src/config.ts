@@ -63,7 +63,7 @@ export interface Config {
   otlpTracesEndpoint: string | undefined;
   /** `DATABASE_URL`: `file:./data/gateway.db` (SQLite, default) or `postgres://…`. */
   databaseUrl: string;
-  /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does). */
+  /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does); default on when NODE_ENV=production. */
   requireAuth: boolean;
   /** `LEDGER_FLUSH_MS`: how often buffered ledger rows are written (what a crash can lose). */
   ledgerFlushMs: number;
@@ -274,7 +274,8 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: boolean('METRICS', true),
     otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),
     databaseUrl: text('DATABASE_URL') ?? DEFAULT_DATABASE_URL,
-    requireAuth: boolean('GATEWAY_REQUIRE_AUTH', false),
+    // A lost database means no keys: in production that must not mean an open gateway.
+    requireAuth: boolean('GATEWAY_REQUIRE_AUTH', env['NODE_ENV'] === 'production'),
     ledgerFlushMs: integer('LEDGER_FLUSH_MS', DEFAULTS.ledgerFlushMs, 10, 600_000),
     keyCacheTtlMs: integer('KEY_CACHE_TTL_MS', DEFAULTS.keyCacheTtlMs, 0, 600_000),
     modelPrices: prices(text('MODEL_PRICES')),

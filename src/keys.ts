@@ -68,6 +68,11 @@ function limitColumns(limits: Partial<KeyLimits>): Partial<ApiKeysTable> {
 export class KeyStore {
   private readonly byHash = new Map<string, { key: ApiKey | null; until: number }>();
   private activeCount: { count: number; until: number } | undefined;
+  /**
+   * The most keys this process has seen: a database file replaced by an empty one while
+   * running (and reopened) must not open the gateway either.
+   */
+  private seen = 0;
 
   constructor(
     private readonly database: Db,
@@ -161,7 +166,8 @@ export class KeyStore {
       .selectFrom('api_keys')
       .select((eb) => eb.fn.countAll<number>().as('count'))
       .executeTakeFirstOrThrow();
-    this.activeCount = { count: Number(row.count), until: Date.now() + this.cacheTtlMs };
+    this.seen = Math.max(this.seen, Number(row.count));
+    this.activeCount = { count: this.seen, until: Date.now() + this.cacheTtlMs };
     return this.activeCount.count;
   }
 

@@ -73,6 +73,14 @@ describe('loadConfig', () => {
     });
   });
 
+  it('requires gateway keys by default only in production; GATEWAY_REQUIRE_AUTH overrides it either way', () => {
+    expect(loadConfig({}).requireAuth).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'development' }).requireAuth).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production' }).requireAuth).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', GATEWAY_REQUIRE_AUTH: 'false' }).requireAuth).toBe(false);
+    expect(loadConfig({ GATEWAY_REQUIRE_AUTH: 'true' }).requireAuth).toBe(true);
+  });
+
   it('hides field suggestions by default only in production', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).limits.hideSuggestions).toBe(true);
     expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_HIDE_SUGGESTIONS: 'false' }).limits.hideSuggestions).toBe(false);
