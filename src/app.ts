@@ -223,7 +223,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const server = createServer(
-    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, maxBodyBytes: limits.maxBodyBytes }),
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, maxBodyBytes: limits.maxBodyBytes }),
   );
   const websockets = createWebSocketGateway({
     yoga,

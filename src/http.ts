@@ -2,6 +2,7 @@
  * The HTTP front door, before Yoga: health and metrics endpoints that must answer even
  * while draining, the refusal of new work during a shutdown, and the body size cap.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Lifecycle } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
@@ -13,7 +14,23 @@ export interface FrontDoorOptions {
   lifecycle: Lifecycle;
   /** Absent when METRICS=false. */
   metrics: Metrics | undefined;
+  /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
   maxBodyBytes: number;
+}
+
+/**
+ * Compares in constant time: both sides are hashed first, so neither the length nor a
+ * common prefix of a wrong token shows in the time taken.
+ */
+function sameToken(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
 }
 
 /** whatwg-node (under Yoga) takes a pre-read body from `req.body` instead of reading the stream. */
@@ -52,7 +69,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too larg
 }
 
 export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { yoga, lifecycle, metrics, maxBodyBytes } = options;
+  const { yoga, lifecycle, metrics, metricsToken, maxBodyBytes } = options;
   const tooLarge = (res: ServerResponse): void =>
     graphqlError(res, 413, PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
 
@@ -64,6 +81,10 @@ export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessag
       return;
     }
     if (path === '/metrics' && metrics && req.method === 'GET') {
+      if (metricsToken !== undefined && !sameToken(bearer(req.headers.authorization), metricsToken)) {
+        sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+        return;
+      }
       metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });

@@ -81,6 +81,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ GATEWAY_REQUIRE_AUTH: 'true' }).requireAuth).toBe(true);
   });
 
+  it('takes METRICS_TOKEN (unset by default), refuses a short or spaced one without quoting it', () => {
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+    expect(loadConfig({ METRICS_TOKEN: 'a-long-enough-token-42' }).metricsToken).toBe('a-long-enough-token-42');
+    for (const bad of ['short-token', 'has a space in it 123456']) {
+      const problems = configError({ METRICS_TOKEN: bad }).problems;
+      expect(problems).toEqual([expect.stringContaining('METRICS_TOKEN')]);
+      expect(problems.join('\n')).not.toContain(bad);
+    }
+  });
+
   it('hides field suggestions by default only in production', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).limits.hideSuggestions).toBe(true);
     expect(loadConfig({ NODE_ENV: 'production', GRAPHQL_HIDE_SUGGESTIONS: 'false' }).limits.hideSuggestions).toBe(false);
