@@ -137,7 +137,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const logger = createLogger(config.logLevel, options.logDestination);
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
-  const ledger = new Ledger(database, logger, config.ledgerFlushMs);
+  const metrics = new Metrics();
+  const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
+  // Before serving: operations a crashed predecessor left running become `interrupted` rows.
+  await ledger.recover();
   const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
   const pricing = new Pricing(config.modelPrices);
   const { provider, providers, targets } = targetPlan(config);
@@ -146,7 +149,6 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     config.fallback.upstream?.apiKey,
   ].filter((s): s is string => Boolean(s));
   const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
-  const metrics = new Metrics();
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(
     config.upstreamMaxConcurrency,
@@ -223,7 +225,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const server = createServer(
-    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, maxBodyBytes: limits.maxBodyBytes }),
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes }),
   );
   const websockets = createWebSocketGateway({
     yoga,

@@ -65,6 +65,8 @@ export interface Config {
   databaseUrl: string;
   /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does); default on when NODE_ENV=production. */
   requireAuth: boolean;
+  /** `LEDGER_MAX_PENDING_ROWS`: ledger rows kept in memory while they cannot be written; later ones are dropped. */
+  ledgerMaxPendingRows: number;
   /** `METRICS_TOKEN`: when set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
   /** `LEDGER_FLUSH_MS`: how often buffered ledger rows are written (what a crash can lose). */
@@ -147,6 +149,7 @@ export const DEFAULTS = {
   upstreamStartsPerTurn: 16,
   shutdownGraceMs: 10_000,
   ledgerFlushMs: 1_000,
+  ledgerMaxPendingRows: 100_000,
   keyCacheTtlMs: 2_000,
   reserveCompletionTokens: 1_024,
 } as const;
@@ -279,6 +282,7 @@ export function loadConfig(env: Env = process.env): Config {
     // A lost database means no keys: in production that must not mean an open gateway.
     requireAuth: boolean('GATEWAY_REQUIRE_AUTH', env['NODE_ENV'] === 'production'),
     ledgerFlushMs: integer('LEDGER_FLUSH_MS', DEFAULTS.ledgerFlushMs, 10, 600_000),
+    ledgerMaxPendingRows: integer('LEDGER_MAX_PENDING_ROWS', DEFAULTS.ledgerMaxPendingRows, 1, 100_000_000),
     metricsToken: text('METRICS_TOKEN'),
     keyCacheTtlMs: integer('KEY_CACHE_TTL_MS', DEFAULTS.keyCacheTtlMs, 0, 600_000),
     modelPrices: prices(text('MODEL_PRICES')),

@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LedgerHealth } from './ledger.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
 import { ErrorCode } from './errors.js';
@@ -16,6 +17,8 @@ export interface FrontDoorOptions {
   metrics: Metrics | undefined;
   /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
+  /** Whether ledger rows can be written, for /health. */
+  ledgerHealth?: () => LedgerHealth;
   maxBodyBytes: number;
 }
 
@@ -31,6 +34,19 @@ function sameToken(given: string | undefined, expected: string): boolean {
 
 function bearer(header: string | undefined): string | undefined {
   return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/**
+ * /health's body: `ok`, `draining` (503, load balancers stop routing here), or `degraded`
+ * while ledger rows cannot be written. Degraded stays 200 on purpose: the rows are only in
+ * this process's memory, and an orchestrator that restarted it on a failed check would
+ * lose them.
+ */
+function health(lifecycle: Lifecycle, ledger: (() => LedgerHealth) | undefined): { status: number; body: Record<string, unknown> } {
+  if (lifecycle.draining) return { status: 503, body: { status: 'draining' } };
+  const state = ledger?.();
+  if (state?.database === undefined) return { status: 200, body: { status: 'ok' } };
+  return { status: 200, body: { status: 'degraded', database: state.database, pendingLedgerRows: state.pendingLedgerRows } };
 }
 
 /** whatwg-node (under Yoga) takes a pre-read body from `req.body` instead of reading the stream. */
@@ -69,15 +85,15 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too larg
 }
 
 export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { yoga, lifecycle, metrics, metricsToken, maxBodyBytes } = options;
+  const { yoga, lifecycle, metrics, metricsToken, ledgerHealth, maxBodyBytes } = options;
   const tooLarge = (res: ServerResponse): void =>
     graphqlError(res, 413, PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
 
   return (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path === '/health') {
-      // Load balancers stop routing here as soon as a drain starts.
-      sendJson(res, lifecycle.draining ? 503 : 200, { status: lifecycle.draining ? 'draining' : 'ok' });
+      const { status, body } = health(lifecycle, ledgerHealth);
+      sendJson(res, status, body);
       return;
     }
     if (path === '/metrics' && metrics && req.method === 'GET') {

@@ -69,8 +69,8 @@ export class KeyStore {
   private readonly byHash = new Map<string, { key: ApiKey | null; until: number }>();
   private activeCount: { count: number; until: number } | undefined;
   /**
-   * The most keys this process has seen: a database file replaced by an empty one while
-   * running (and reopened) must not open the gateway either.
+   * The most keys this process has known of (counted, created, or used): a database file
+   * replaced by an empty one while running (and reopened) must not open the gateway either.
    */
   private seen = 0;
 
@@ -95,6 +95,7 @@ export class KeyStore {
       ...limitColumns(input.limits ?? {}),
     };
     await this.database.db.insertInto('api_keys').values(row).execute();
+    this.seen = Math.max(this.seen, 1);
     this.invalidate();
     return { key, apiKey: toApiKey(row) };
   }
@@ -151,6 +152,7 @@ export class KeyStore {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     const found = row ? toApiKey(row) : null;
+    if (found) this.seen = Math.max(this.seen, 1);
     if (this.byHash.size > 10_000) this.byHash.clear();
     this.byHash.set(hash, { key: found, until: Date.now() + this.cacheTtlMs });
     return found;

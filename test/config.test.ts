@@ -67,6 +67,7 @@ describe('loadConfig', () => {
       databaseUrl: 'file:./data/gateway.db',
       requireAuth: false,
       ledgerFlushMs: 1_000,
+      ledgerMaxPendingRows: 100_000,
       keyCacheTtlMs: 2_000,
       modelPrices: {},
       reserveCompletionTokens: 1_024,
@@ -79,6 +80,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'production' }).requireAuth).toBe(true);
     expect(loadConfig({ NODE_ENV: 'production', GATEWAY_REQUIRE_AUTH: 'false' }).requireAuth).toBe(false);
     expect(loadConfig({ GATEWAY_REQUIRE_AUTH: 'true' }).requireAuth).toBe(true);
+  });
+
+  it('validates LEDGER_MAX_PENDING_ROWS', () => {
+    expect(loadConfig({ LEDGER_MAX_PENDING_ROWS: '10' }).ledgerMaxPendingRows).toBe(10);
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      expect(configError({ LEDGER_MAX_PENDING_ROWS: bad }).problems, bad).toEqual([expect.stringMatching(new RegExp(`^LEDGER_MAX_PENDING_ROWS .*"${bad.replace('.', '\\.')}"`))]);
+    }
   });
 
   it('takes METRICS_TOKEN (unset by default), refuses a short or spaced one without quoting it', () => {
