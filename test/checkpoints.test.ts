@@ -8,84 +8,22 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/index.js';
 import type { LedgerCheckpointsTable, UsageLedgerTable } from '../src/db/schema.js';
 import { CompletionStreamDocument } from '../src/generated/operations.js';
 import { Ledger, type LedgerEntry, type StartedOperation } from '../src/ledger.js';
 import { createLogger } from '../src/logger.js';
 import { Pricing } from '../src/pricing.js';
+import { postgres, sqlite } from './databases.js';
 import { eventually, sse, startGateway, type TestGateway } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PRICING = new Pricing();
-const PG_ADMIN_URL = process.env['DATABASE_URL_PG'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function pgReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function adminQuery(sql: string, params: unknown[] = []): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql, params);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Fresh databases for one test each, dropped at the end of the file. */
-interface Backend {
-  name: string;
-  skip?: string;
-  create(): Promise<string>;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
-const sqlite: Backend = {
-  name: 'SQLite',
-  create() {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-checkpoints-'));
-    cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
-    return Promise.resolve(`file:${join(dir, 'gw.db')}`);
-  },
-};
-
-const reachable = await pgReachable();
-const postgres: Backend = {
-  name: 'PostgreSQL',
-  skip: reachable || process.env['DATABASE_URL_PG'] !== undefined ? undefined : `PostgreSQL is not reachable at ${PG_ADMIN_URL} (set DATABASE_URL_PG)`,
-  async create() {
-    const name = `gw_checkpoints_${Date.now()}_${randomUUID().slice(0, 8)}`;
-    await adminQuery(`CREATE DATABASE "${name}"`);
-    cleanups.push(async () => {
-      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-      await adminQuery(`DROP DATABASE IF EXISTS "${name}"`);
-    });
-    const url = new URL(PG_ADMIN_URL);
-    url.pathname = `/${name}`;
-    return url.toString();
-  },
-};
 
 const cost = (model: string, prompt: number, completion: number): number | null => PRICING.cost(model, prompt, completion);
 

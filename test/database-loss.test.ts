@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/index.js';
 import { CompleteDocument } from '../src/generated/operations.js';
+import { pgQuery, postgres, sqlite } from './databases.js';
 import { eventually, graphql, startGateway, type TestGateway } from './helpers.js';
 
 const FLUSH_MS = 100;
@@ -171,23 +172,46 @@ describe('a SQLite database file replaced while running', () => {
   });
 });
 
-describe('ledger writes that fail', () => {
+describe.each([sqlite, postgres])('ledger writes that fail on $name', (backend) => {
+  if (backend.skip) {
+    it.skip(backend.skip, () => undefined);
+    return;
+  }
+
+  /** Renames the ledger table away (writes fail) and back, on a connection of the test's own. */
+  async function renameLedger(url: string, from: string, to: string): Promise<void> {
+    if (url.startsWith('file:')) {
+      const admin = new Database(url.slice('file:'.length));
+      try {
+        admin.exec(`ALTER TABLE ${from} RENAME TO ${to}`);
+      } finally {
+        admin.close();
+      }
+    } else {
+      await pgQuery(`ALTER TABLE ${from} RENAME TO ${to}`, [], url);
+    }
+  }
+
   it('show on /health and /metrics until a write succeeds, and the rows are kept', async () => {
-    const { gw, path } = await gatewayOnFile();
-    const admin = new Database(path);
+    const url = await backend.create();
+    const gw = await startGateway({ DATABASE_URL: url, LEDGER_FLUSH_MS: String(FLUSH_MS) });
+    gateways.push(gw);
+    const db = await openDatabase(url);
     try {
-      admin.exec('ALTER TABLE usage_ledger RENAME TO usage_ledger_away');
+      await renameLedger(url, 'usage_ledger', 'usage_ledger_away');
       const id = `kept-${randomUUID()}`;
       await complete(gw, id);
       await eventuallyAsync(async () => (await health(gw)).body['database'] === 'unwritable', '/health to say unwritable', FLUSH_MS * 3 + 1000);
       expect(await health(gw)).toEqual({ status: 200, body: { status: 'degraded', database: 'unwritable', pendingLedgerRows: 1 } });
       expect(await metric(gw, 'gateway_database_up')).toBe(0);
-      admin.exec('ALTER TABLE usage_ledger_away RENAME TO usage_ledger');
+      expect(logged(gw, /ledger write failed/)).toHaveLength(1);
+      await renameLedger(url, 'usage_ledger_away', 'usage_ledger');
       await eventuallyAsync(async () => (await health(gw)).body['status'] === 'ok', '/health to be ok again', FLUSH_MS * 3 + 1000);
-      expect(requestIds(path)).toEqual([id]);
+      const rows = await db.db.selectFrom('usage_ledger').select('request_id').execute();
+      expect(rows.map((r) => r.request_id)).toEqual([id]);
       expect(await metric(gw, 'gateway_database_up')).toBe(1);
     } finally {
-      admin.close();
+      await db.close();
     }
   });
 });
