@@ -6,7 +6,7 @@
  * rows are dropped and counted.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -154,6 +154,24 @@ describe('a SQLite database file replaced while running', () => {
     await eventuallyAsync(() => Promise.resolve(requestIds(path).includes(after)), 'the row in the new file', 3000);
     expect(requestIds(path)).toEqual([after]);
     expect(await health(gw)).toEqual({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('keeps the rows while the file at the path is not a database, and writes them once one is', async () => {
+    const { gw, path } = await gatewayOnFile();
+    removeDatabase(path);
+    writeFileSync(path, 'not a database, but long enough to have a header of its own: '.repeat(4));
+    const id = `garbage-${randomUUID()}`;
+    await complete(gw, id);
+    await eventually(() => logged(gw, /could not open the database file/).length === 1, 'an error line about the file', FLUSH_MS * 3 + 1000);
+    await new Promise((resolve) => setTimeout(resolve, FLUSH_MS * 3));
+    // Logged once, not at every flush.
+    expect(logged(gw, /could not open the database file/)).toHaveLength(1);
+    expect(await health(gw)).toEqual({ status: 200, body: { status: 'degraded', database: 'replaced', pendingLedgerRows: 1 } });
+    rmSync(path);
+    const restored = await openDatabase(`file:${path}`);
+    await restored.close();
+    await eventuallyAsync(async () => (await health(gw)).body['status'] === 'ok', '/health to be ok again', FLUSH_MS * 3 + 2000);
+    expect(requestIds(path)).toEqual([id]);
   });
 
   it('does not open a gateway whose keys were in the replaced file (GATEWAY_REQUIRE_AUTH=false)', async () => {

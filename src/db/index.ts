@@ -71,11 +71,17 @@ async function migrate(db: Kysely<DatabaseSchema>, sqlite: Database.Database | u
 async function openSqlite(target: string, create: boolean): Promise<Kysely<DatabaseSchema>> {
   if (target !== ':memory:' && create) mkdirSync(dirname(resolve(target)), { recursive: true });
   const sqlite = new Database(target, { fileMustExist: !create });
-  // Before WAL: switching the journal mode can itself meet a busy database.
-  sqlite.pragma('busy_timeout = 5000');
-  // WAL: readers never block the ledger's writes; NORMAL sync is durable at each checkpoint.
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
+  try {
+    // Before WAL: switching the journal mode can itself meet a busy database.
+    sqlite.pragma('busy_timeout = 5000');
+    // WAL: readers never block the ledger's writes; NORMAL sync is durable at each checkpoint.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+  } catch (error) {
+    // Not a database (a file put at the path by mistake): no handle left open on it.
+    sqlite.close();
+    throw error;
+  }
   const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db, sqlite);
   return db;
@@ -105,19 +111,25 @@ export async function openDatabase(url: string): Promise<Db> {
   if (target === ':memory:') return { db, dialect, file: undefined, close: () => db.destroy() };
   const path = resolve(target);
   let opened = identity(path);
+  /** Set between closing the old connection and opening the new one (which may fail). */
+  let closed = false;
   const file: DatabaseFile = {
     path,
     check() {
       const now = identity(path);
       if (!now) return 'missing';
-      return opened && now.dev === opened.dev && now.ino === opened.ino ? 'same' : 'replaced';
+      // While the file is open its inode cannot be reused; once closed (a failed reopen), a
+      // new file may get the same number, so anything at the path is then a new file.
+      return !closed && opened && now.dev === opened.dev && now.ino === opened.ino ? 'same' : 'replaced';
     },
     async reopen() {
       // The old connection closes first: closing a WAL connection checkpoints and unlinks
       // `<path>-wal` by name, which must not be the new file's log.
-      await db.destroy();
+      if (!closed) await db.destroy();
+      closed = true;
       const before = identity(path);
       db = await openSqlite(target, false);
+      closed = false;
       opened = before;
     },
   };
@@ -127,6 +139,6 @@ export async function openDatabase(url: string): Promise<Db> {
     },
     dialect,
     file,
-    close: () => db.destroy(),
+    close: () => (closed ? Promise.resolve() : db.destroy()),
   };
 }
