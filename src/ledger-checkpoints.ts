@@ -8,8 +8,8 @@
  * operations' checkpoints, and this process's heartbeat in `ledger_instances`. A row is
  * therefore never both final and checkpointed.
  *
- * Recovery turns the checkpoints of instances whose heartbeat is stale (a few flush
- * intervals) into `interrupted` rows with the same id. Staleness, not "any other instance",
+ * Recovery turns the checkpoints of instances whose heartbeat is stale (a few of their own
+ * flush intervals) into `interrupted` rows with the same id. Staleness, not "any other instance",
  * keeps an instance from taking over the checkpoints of another live one sharing a
  * PostgreSQL database; and if a live but stalled instance is taken over anyway, its final
  * row later replaces the interrupted one (same id), so nothing is billed twice.
@@ -40,7 +40,7 @@ export interface StartedOperation {
   cost: (model: string, promptTokens: number, completionTokens: number) => number | null;
 }
 
-/** Flush intervals without a heartbeat after which an instance counts as dead. */
+/** Flush intervals without a heartbeat after which an instance counts as dead (and between sweeps). */
 export const STALE_INTERVALS = 5;
 const CHUNK = 500;
 
@@ -140,7 +140,7 @@ function chunks<T>(items: T[]): T[][] {
  */
 export async function writeFlush(
   db: Kysely<DatabaseSchema>,
-  write: { rows: UsageLedgerTable[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointsTable[]; instanceId: string; heartbeat: boolean; now: number },
+  write: { rows: UsageLedgerTable[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointsTable[]; instanceId: string; heartbeat: boolean; aliveUntil: number },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     if (write.rows.length > 0) {
@@ -177,15 +177,15 @@ export async function writeFlush(
         )
         .execute();
     }
-    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.now);
+    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.aliveUntil);
   });
 }
 
-async function heartbeat(trx: Transaction<DatabaseSchema>, id: string, now: number): Promise<void> {
+async function heartbeat(trx: Transaction<DatabaseSchema>, id: string, aliveUntil: number): Promise<void> {
   await trx
     .insertInto('ledger_instances')
-    .values({ id, seen_at: now })
-    .onConflict((oc) => oc.column('id').doUpdateSet({ seen_at: now }))
+    .values({ id, alive_until: aliveUntil })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ alive_until: aliveUntil }))
     .execute();
 }
 
@@ -214,11 +214,12 @@ function interruptedRow(c: LedgerCheckpointsTable): UsageLedgerTable {
 }
 
 /**
- * Moves the checkpoints of dead instances (no heartbeat since `staleBefore`) into the
+ * Moves the checkpoints of dead instances (no row in `ledger_instances`, or one whose
+ * `alive_until` is before `now`) into the
  * ledger as `interrupted` rows; returns how many. Two instances recovering at once insert
  * the same ids, so the second insert does nothing.
  */
-export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: string, staleBefore: number): Promise<number> {
+export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: string, now: number): Promise<number> {
   let recovered = 0;
   for (;;) {
     const moved = await db.transaction().execute(async (trx) => {
@@ -227,7 +228,7 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
         .selectAll()
         .where('instance_id', '<>', selfId)
         .where('instance_id', 'not in', (eb) =>
-          eb.selectFrom('ledger_instances').select('id').where('seen_at', '>=', staleBefore),
+          eb.selectFrom('ledger_instances').select('id').where('alive_until', '>=', now),
         )
         .limit(CHUNK)
         .execute();
@@ -243,6 +244,6 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
     recovered += moved;
     if (moved < CHUNK) break;
   }
-  await db.deleteFrom('ledger_instances').where('seen_at', '<', staleBefore).execute();
+  await db.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
   return recovered;
 }

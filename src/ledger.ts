@@ -83,6 +83,11 @@ export interface LedgerOptions {
   flushIntervalMs: number;
   /** LEDGER_MAX_PENDING_ROWS: rows kept in memory at most; later ones are dropped. */
   maxPendingRows: number;
+  /**
+   * How long after its last heartbeat other instances may take over this one's running
+   * operations; default STALE_INTERVALS flush intervals. (Tests shorten it.)
+   */
+  staleAfterMs?: number;
   metrics?: Metrics;
 }
 
@@ -110,7 +115,7 @@ export class Ledger {
     private readonly logger: Logger,
     private readonly options: LedgerOptions,
   ) {
-    this.staleMs = STALE_INTERVALS * options.flushIntervalMs;
+    this.staleMs = options.staleAfterMs ?? STALE_INTERVALS * options.flushIntervalMs;
     this.timer = setInterval(() => this.tick(), options.flushIntervalMs);
     this.timer.unref();
     options.metrics?.observeLedger(() => this.health());
@@ -177,7 +182,7 @@ export class Ledger {
   async recover(): Promise<number> {
     if (this.problem === 'missing' || this.problem === 'replaced') return 0;
     try {
-      const count = await recoverCheckpoints(this.database.db, this.checkpoints.instanceId, Date.now() - this.staleMs);
+      const count = await recoverCheckpoints(this.database.db, this.checkpoints.instanceId, Date.now());
       if (count > 0) this.logger.warn({ rows: count }, 'recovered operations left running by a stopped gateway: recorded as interrupted');
       return count;
     } catch (error) {
@@ -241,7 +246,7 @@ export class Ledger {
           checkpoints: taken.rows,
           instanceId: this.checkpoints.instanceId,
           heartbeat: taken.rows.length > 0 || this.checkpoints.persisted > 0,
-          now,
+          aliveUntil: now + this.staleMs,
         });
       } catch (error) {
         this.buffer.unshift(...batch);

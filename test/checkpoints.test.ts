@@ -72,9 +72,12 @@ async function database(url: string): Promise<Db> {
   return db;
 }
 
-/** A ledger whose timer never fires in a test: it flushes when the test says so. */
+/**
+ * A ledger whose timer never fires in a test: it flushes when the test says so, and counts
+ * as dead 300 ms after its last flush.
+ */
 function manualLedger(db: Db): Ledger {
-  const ledger = new Ledger(db, createLogger('silent'), { flushIntervalMs: 3_600_000, maxPendingRows: 1000 });
+  const ledger = new Ledger(db, createLogger('silent'), { flushIntervalMs: 3_600_000, maxPendingRows: 1000, staleAfterMs: 300 });
   open.ledgers.push(ledger);
   return ledger;
 }
@@ -128,7 +131,7 @@ describe.each([sqlite, postgres])('checkpoints on $name', (backend) => {
     running.progress({ completionTokens: 40 });
     await crashed.flush();
     const [checkpoint] = await checkpoints(db);
-    // The crashed instance stops heartbeating; past 5 flush intervals of the next gateway it is stale.
+    // The crashed instance stops heartbeating: 300 ms later it counts as dead.
     await new Promise((resolve) => setTimeout(resolve, 600));
 
     const gw = await startGateway({ DATABASE_URL: url, LEDGER_FLUSH_MS: '100' });
@@ -151,10 +154,11 @@ describe.each([sqlite, postgres])('checkpoints on $name', (backend) => {
     expect(await checkpoints(db)).toEqual([]);
   });
 
-  it('leaves a live instance’s checkpoints alone, and takes them over once it stops heartbeating', async () => {
+  it('leaves a live instance’s checkpoints alone (even with a longer LEDGER_FLUSH_MS), and takes them over once it stops heartbeating', async () => {
     const url = await backend.create();
     const liveDb = await database(url);
-    const live = new Ledger(liveDb, createLogger('silent'), { flushIntervalMs: 100, maxPendingRows: 1000 });
+    // It flushes every 400 ms, the new gateway every 100: staleness is the live one's own (2 s).
+    const live = new Ledger(liveDb, createLogger('silent'), { flushIntervalMs: 400, maxPendingRows: 1000 });
     open.ledgers.push(live);
     const op = operation();
     live.start(op).progress({ completionTokens: 5 });
@@ -171,7 +175,7 @@ describe.each([sqlite, postgres])('checkpoints on $name', (backend) => {
     // The first instance loses its database (as if it had died): no more heartbeats, and
     // the sweep recovers its operation.
     await liveDb.close();
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 8000;
     let rows: UsageLedgerTable[] = [];
     while (rows.length === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -65,12 +65,13 @@ const migrations: Record<string, Migration> = {
         .addColumn('checkpoint_at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('ledger_checkpoints_instance').on('ledger_checkpoints').column('instance_id').execute();
-      // One row per gateway process that has checkpoints, touched at each flush: an
-      // instance whose row is stale (or gone) is dead, and its checkpoints are recovered.
+      // One row per gateway process that has checkpoints, renewed at each flush with the
+      // time until which it counts as alive (set by the instance itself, from its own flush
+      // interval): past it, or with no row, its checkpoints are recovered.
       await db.schema
         .createTable('ledger_instances')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('seen_at', 'bigint', (c) => c.notNull())
+        .addColumn('alive_until', 'bigint', (c) => c.notNull())
         .execute();
     },
   },

@@ -63,8 +63,8 @@ export interface LedgerCheckpointsTable {
 
 export interface LedgerInstancesTable {
   id: string;
-  /** Last heartbeat (Unix ms). */
-  seen_at: number;
+  /** Unix ms: its last heartbeat plus a few of its flush intervals. */
+  alive_until: number;
 }
 
 export interface DatabaseSchema {
