@@ -186,7 +186,8 @@ export class Ledger {
       if (count > 0) this.logger.warn({ rows: count }, 'recovered operations left running by a stopped gateway: recorded as interrupted');
       return count;
     } catch (error) {
-      this.logger.error({ err: error }, 'could not recover the checkpoints of stopped gateways; retrying later');
+      // While writes fail too, that state has been logged once already.
+      if (this.problem === undefined) this.logger.error({ err: error }, 'could not recover the checkpoints of stopped gateways; retrying later');
       return 0;
     }
   }
