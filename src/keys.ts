@@ -160,7 +160,8 @@ export class KeyStore {
 
   /**
    * How many keys were ever created, revoked ones included: auth is required as soon as
-   * there is one, and revoking the last key must not open the gateway.
+   * there is one, and revoking the last key must not open the gateway. Never less than
+   * this process has known of (see `seen`).
    */
   async keyCount(): Promise<number> {
     if (this.activeCount && this.activeCount.until > Date.now()) return this.activeCount.count;
