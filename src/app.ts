@@ -8,7 +8,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type CORSOptions, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
-import { authenticate } from './auth.js';
+import { authenticate, logAuthMode } from './auth.js';
 import type { Context, Services } from './builder.js';
 import type { Target } from './completions.js';
 import type { Config } from './config.js';
@@ -139,7 +139,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const logger = createLogger(config.logLevel, options.logDestination);
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
-  const ledger = new Ledger(database, logger, config.ledgerFlushMs);
+  const metrics = new Metrics();
+  const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
+  // Before serving: operations a crashed predecessor left running become `interrupted` rows.
+  await ledger.recover();
   const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
   const pricing = new Pricing(config.modelPrices);
   const { provider, providers, targets } = targetPlan(config);
@@ -148,7 +151,6 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     config.fallback.upstream?.apiKey,
   ].filter((s): s is string => Boolean(s));
   const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
-  const metrics = new Metrics();
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(
     config.upstreamMaxConcurrency,
@@ -225,7 +227,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   const server = createServer(
-    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, maxBodyBytes: limits.maxBodyBytes }),
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes }),
   );
   const websockets = createWebSocketGateway({
     yoga,
@@ -266,9 +268,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         });
       });
       await warm;
-      if (!config.requireAuth && (await keys.keyCount()) === 0) {
-        logger.warn('no gateway API keys exist: the gateway is OPEN to anyone who can reach it (create one with `npm run keys -- create --name admin --admin`)');
-      }
+      logAuthMode(logger, config.requireAuth, config.requireAuth ? 0 : await keys.keyCount());
       const { port } = server.address() as AddressInfo;
       const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : 'localhost';
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

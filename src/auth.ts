@@ -1,10 +1,11 @@
 /**
  * Who is calling. A gateway key comes as `Authorization: Bearer gk_…` over HTTP and SSE,
  * and as `connectionParams.authorization` over graphql-ws. Keys are required as soon as
- * one has been created (or GATEWAY_REQUIRE_AUTH=true); with none ever, the gateway runs
- * open for local use.
+ * one has been created (or GATEWAY_REQUIRE_AUTH=true, the default when NODE_ENV=production);
+ * with none ever, the gateway runs open for local use.
  */
 import type { GraphQLError } from 'graphql';
+import type { Logger } from 'pino';
 import type { Services } from './builder.js';
 import { ErrorCode, gatewayError } from './errors.js';
 import type { ApiKey } from './keys.js';
@@ -34,4 +35,24 @@ export async function authenticate(services: Services, authorization: unknown): 
     throw unauthenticated('A gateway API key is required: send Authorization: Bearer gk_…');
   }
   return null;
+}
+
+/**
+ * One start-up line saying which auth mode is in force and why: `required` (always),
+ * `keyed` (keys exist; the gateway would be open without them) or `open` (a warning).
+ */
+export function logAuthMode(logger: Logger, requireAuth: boolean, keyCount: number): void {
+  if (requireAuth) {
+    logger.info({ auth: 'required' }, 'auth: a gateway API key is required for every operation (GATEWAY_REQUIRE_AUTH, on by default when NODE_ENV=production)');
+  } else if (keyCount > 0) {
+    logger.info(
+      { auth: 'keyed', keys: keyCount },
+      'auth: open until the first key exists, and keys exist, so a gateway API key is required (GATEWAY_REQUIRE_AUTH=false: with an empty database the gateway would be open)',
+    );
+  } else {
+    logger.warn(
+      { auth: 'open' },
+      'no gateway API keys exist: the gateway is OPEN to anyone who can reach it (create one with `npm run keys -- create --name admin --admin`, or set GATEWAY_REQUIRE_AUTH=true)',
+    );
+  }
 }

@@ -69,8 +69,12 @@ export interface Config {
   otlpTracesEndpoint: string | undefined;
   /** `DATABASE_URL`: `file:./data/gateway.db` (SQLite, default) or `postgres://…`. */
   databaseUrl: string;
-  /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does). */
+  /** `GATEWAY_REQUIRE_AUTH`: require a key even while none exists (otherwise: as soon as one does); default on when NODE_ENV=production. */
   requireAuth: boolean;
+  /** `LEDGER_MAX_PENDING_ROWS`: ledger rows kept in memory while they cannot be written; later ones are dropped. */
+  ledgerMaxPendingRows: number;
+  /** `METRICS_TOKEN`: when set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   /** `LEDGER_FLUSH_MS`: how often buffered ledger rows are written (what a crash can lose). */
   ledgerFlushMs: number;
   /** `KEY_CACHE_TTL_MS`: how long a key lookup is trusted (revocation by the CLI takes effect within it). */
@@ -156,6 +160,7 @@ export const DEFAULTS = {
   upstreamStartsPerTurn: 16,
   shutdownGraceMs: 10_000,
   ledgerFlushMs: 1_000,
+  ledgerMaxPendingRows: 100_000,
   keyCacheTtlMs: 2_000,
   reserveCompletionTokens: 1_024,
 } as const;
@@ -295,8 +300,11 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: boolean('METRICS', true),
     otlpTracesEndpoint: httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),
     databaseUrl: text('DATABASE_URL') ?? DEFAULT_DATABASE_URL,
-    requireAuth: boolean('GATEWAY_REQUIRE_AUTH', false),
+    // A lost database means no keys: in production that must not mean an open gateway.
+    requireAuth: boolean('GATEWAY_REQUIRE_AUTH', env['NODE_ENV'] === 'production'),
     ledgerFlushMs: integer('LEDGER_FLUSH_MS', DEFAULTS.ledgerFlushMs, 10, 600_000),
+    ledgerMaxPendingRows: integer('LEDGER_MAX_PENDING_ROWS', DEFAULTS.ledgerMaxPendingRows, 1, 100_000_000),
+    metricsToken: text('METRICS_TOKEN'),
     keyCacheTtlMs: integer('KEY_CACHE_TTL_MS', DEFAULTS.keyCacheTtlMs, 0, 600_000),
     modelPrices: prices(text('MODEL_PRICES')),
     reserveCompletionTokens: integer('RESERVE_COMPLETION_TOKENS', DEFAULTS.reserveCompletionTokens, 1, 10_000_000),
@@ -304,6 +312,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (!/^(file:|postgres(ql)?:\/\/)/.test(config.databaseUrl)) {
     problems.push(`DATABASE_URL must be file:<path> or postgres://…, got "${config.databaseUrl}"`);
+  }
+  // Never quoted back: a config error goes to the logs, the token must not.
+  if (config.metricsToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(config.metricsToken)) {
+    problems.push('METRICS_TOKEN must be at least 16 printable ASCII characters without spaces (its value is not shown)');
   }
   if (config.fallback.models.length > 0 && upstream.kind === 'simulator') {
     problems.push('FALLBACK_MODELS needs a real upstream (OPENAI_API_KEY or OPENAI_BASE_URL)');

@@ -68,6 +68,11 @@ function limitColumns(limits: Partial<KeyLimits>): Partial<ApiKeysTable> {
 export class KeyStore {
   private readonly byHash = new Map<string, { key: ApiKey | null; until: number }>();
   private activeCount: { count: number; until: number } | undefined;
+  /**
+   * The most keys this process has known of (counted, created, or used): a database file
+   * replaced by an empty one while running (and reopened) must not open the gateway either.
+   */
+  private seen = 0;
 
   constructor(
     private readonly database: Db,
@@ -90,6 +95,7 @@ export class KeyStore {
       ...limitColumns(input.limits ?? {}),
     };
     await this.database.db.insertInto('api_keys').values(row).execute();
+    this.seen = Math.max(this.seen, 1);
     this.invalidate();
     return { key, apiKey: toApiKey(row) };
   }
@@ -146,6 +152,7 @@ export class KeyStore {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     const found = row ? toApiKey(row) : null;
+    if (found) this.seen = Math.max(this.seen, 1);
     if (this.byHash.size > 10_000) this.byHash.clear();
     this.byHash.set(hash, { key: found, until: Date.now() + this.cacheTtlMs });
     return found;
@@ -153,7 +160,8 @@ export class KeyStore {
 
   /**
    * How many keys were ever created, revoked ones included: auth is required as soon as
-   * there is one, and revoking the last key must not open the gateway.
+   * there is one, and revoking the last key must not open the gateway. Never less than
+   * this process has known of (see `seen`).
    */
   async keyCount(): Promise<number> {
     if (this.activeCount && this.activeCount.until > Date.now()) return this.activeCount.count;
@@ -161,7 +169,8 @@ export class KeyStore {
       .selectFrom('api_keys')
       .select((eb) => eb.fn.countAll<number>().as('count'))
       .executeTakeFirstOrThrow();
-    this.activeCount = { count: Number(row.count), until: Date.now() + this.cacheTtlMs };
+    this.seen = Math.max(this.seen, Number(row.count));
+    this.activeCount = { count: this.seen, until: Date.now() + this.cacheTtlMs };
     return this.activeCount.count;
   }
 

@@ -84,6 +84,36 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly databaseUp: Gauge = new Gauge({
+    name: 'gateway_database_up',
+    help: '1 while ledger rows can be written; 0 while the SQLite file is missing or replaced, or writes fail.',
+    registers: [this.registry],
+    collect: (): void => this.databaseUp.set(this.ledgerHealth().database === undefined ? 1 : 0),
+  });
+
+  readonly ledgerPendingRows: Gauge = new Gauge({
+    name: 'gateway_ledger_pending_rows',
+    help: 'Ledger rows in memory, not written yet.',
+    registers: [this.registry],
+    collect: (): void => this.ledgerPendingRows.set(this.ledgerHealth().pendingLedgerRows),
+  });
+
+  readonly ledgerRowsDropped = new Counter({
+    name: 'gateway_ledger_rows_dropped_total',
+    help: 'Ledger rows dropped because LEDGER_MAX_PENDING_ROWS rows were waiting to be written already.',
+    registers: [this.registry],
+  });
+
+  /** Read at each scrape; the ledger registers itself (tests build metrics without one). */
+  private ledgerHealth: () => { database: string | undefined; pendingLedgerRows: number } = () => ({
+    database: undefined,
+    pendingLedgerRows: 0,
+  });
+
+  observeLedger(health: () => { database: string | undefined; pendingLedgerRows: number }): void {
+    this.ledgerHealth = health;
+  }
+
   /** Bounded label values for model names. */
   readonly model = boundedLabel();
   /** Bounded label values for operation names. */

@@ -916,3 +916,59 @@ describe('usage', () => {
     expectUnauthenticated(await graphql(ctx.gw.httpUrl, UsageDocument, { ...window(), groupBy: 'KEY' }));
   });
 });
+
+// ---------------------------------------------------------------------------
+// The auth mode, by NODE_ENV and GATEWAY_REQUIRE_AUTH (a lost database must not open a
+// production gateway)
+// ---------------------------------------------------------------------------
+
+/** The start-up line naming the auth mode. */
+function authModeLine(ctx: GatewayWithFake): { level: number; msg: string; auth?: string } | undefined {
+  return ctx.gw.logs.map((l) => JSON.parse(l) as { level: number; msg: string; auth?: string }).find((l) => l.auth !== undefined);
+}
+
+describe('NODE_ENV=production with no keys', () => {
+  const ctx = useGatewayWithFake({ NODE_ENV: 'production' });
+
+  it('requires a key: an operation without one is refused UNAUTHENTICATED and the upstream hears nothing', async () => {
+    expectUnauthenticated(await complete(ctx));
+    expect(ctx.fake.requests).toEqual([]);
+  });
+
+  it('says so at start-up: auth "required", at info level, and no open-gateway warning', () => {
+    expect(authModeLine(ctx)).toMatchObject({ level: 30, auth: 'required', msg: expect.stringMatching(/GATEWAY_REQUIRE_AUTH.*NODE_ENV=production/) as string });
+    expect(ctx.gw.logs.some((l) => OPEN_WARNING.test(l))).toBe(false);
+  });
+});
+
+describe('NODE_ENV=production with GATEWAY_REQUIRE_AUTH=false and no keys', () => {
+  const ctx = useGatewayWithFake({ NODE_ENV: 'production', GATEWAY_REQUIRE_AUTH: 'false' });
+
+  it('is open (the rule before the first key), and warns so at start-up', async () => {
+    const result = await complete(ctx);
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.complete.text).toBe(FAKE_TEXT);
+    expect(authModeLine(ctx)).toMatchObject({ level: 40, auth: 'open', msg: expect.stringMatching(OPEN_WARNING) as string });
+  });
+});
+
+describe('GATEWAY_REQUIRE_AUTH=false with keys in the database', () => {
+  it('names the mode at start-up: keys are required because keys exist', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-auth-mode-'));
+    try {
+      const url = `file:${join(dir, 'gw.db')}`;
+      const db = await openDatabase(url);
+      await new KeyStore(db).create({ name: 'existing' });
+      await db.close();
+      const gw = await startGateway({ DATABASE_URL: url });
+      try {
+        const line = gw.logs.map((l) => JSON.parse(l) as { level: number; msg: string; auth?: string; keys?: number }).find((l) => l.auth !== undefined);
+        expect(line).toMatchObject({ level: 30, auth: 'keyed', keys: 1, msg: expect.stringMatching(/open until the first key exists/) as string });
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -70,6 +70,7 @@ describe('loadConfig', () => {
       databaseUrl: 'file:./data/gateway.db',
       requireAuth: false,
       ledgerFlushMs: 1_000,
+      ledgerMaxPendingRows: 100_000,
       keyCacheTtlMs: 2_000,
       modelPrices: {},
       reserveCompletionTokens: 1_024,
@@ -84,6 +85,31 @@ describe('loadConfig', () => {
     });
     expect(() => loadConfig({ UNPRICED_MODELS: 'maybe' })).toThrow(/UNPRICED_MODELS must be one of refuse, allow, got "maybe"/);
     expect(() => loadConfig({ CLIENT_STALL_TIMEOUT_MS: '0' })).toThrow(/CLIENT_STALL_TIMEOUT_MS must be an integer from 1/);
+  });
+
+  it('requires gateway keys by default only in production; GATEWAY_REQUIRE_AUTH overrides it either way', () => {
+    expect(loadConfig({}).requireAuth).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'development' }).requireAuth).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production' }).requireAuth).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', GATEWAY_REQUIRE_AUTH: 'false' }).requireAuth).toBe(false);
+    expect(loadConfig({ GATEWAY_REQUIRE_AUTH: 'true' }).requireAuth).toBe(true);
+  });
+
+  it('validates LEDGER_MAX_PENDING_ROWS', () => {
+    expect(loadConfig({ LEDGER_MAX_PENDING_ROWS: '10' }).ledgerMaxPendingRows).toBe(10);
+    for (const bad of ['0', '-1', '1.5', 'many']) {
+      expect(configError({ LEDGER_MAX_PENDING_ROWS: bad }).problems, bad).toEqual([expect.stringMatching(new RegExp(`^LEDGER_MAX_PENDING_ROWS .*"${bad.replace('.', '\\.')}"`))]);
+    }
+  });
+
+  it('takes METRICS_TOKEN (unset by default), refuses a short or spaced one without quoting it', () => {
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+    expect(loadConfig({ METRICS_TOKEN: 'a-long-enough-token-42' }).metricsToken).toBe('a-long-enough-token-42');
+    for (const bad of ['short-token', 'has a space in it 123456']) {
+      const problems = configError({ METRICS_TOKEN: bad }).problems;
+      expect(problems).toEqual([expect.stringContaining('METRICS_TOKEN')]);
+      expect(problems.join('\n')).not.toContain(bad);
+    }
   });
 
   it('hides field suggestions by default only in production', () => {

@@ -44,6 +44,37 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('usage_ledger_time').on('usage_ledger').column('started_at').execute();
     },
   },
+  // Operations still running, written at each ledger flush, so a crash leaves what they had
+  // produced: the next start (or another instance, once this one stops heartbeating) turns
+  // them into `interrupted` ledger rows. The id is the ledger row's id to be.
+  '0002_ledger_checkpoints': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('ledger_checkpoints')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('operation', 'text', (c) => c.notNull())
+        .addColumn('model_requested', 'text', (c) => c.notNull())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('prompt_tokens', 'integer', (c) => c.notNull())
+        .addColumn('completion_tokens', 'integer', (c) => c.notNull())
+        .addColumn('cost_usd', 'double precision')
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('checkpoint_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ledger_checkpoints_instance').on('ledger_checkpoints').column('instance_id').execute();
+      // One row per gateway process that has checkpoints, renewed at each flush with the
+      // time until which it counts as alive (set by the instance itself, from its own flush
+      // interval): past it, or with no row, its checkpoints are recovered.
+      await db.schema
+        .createTable('ledger_instances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('alive_until', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

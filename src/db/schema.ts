@@ -34,7 +34,7 @@ export interface UsageLedgerTable {
   completion_tokens: number;
   /** USD; null when the model has no price. */
   cost_usd: number | null;
-  /** completed | length | cancelled | upstream_error | timeout | shutdown */
+  /** completed | length | cancelled | upstream_error | timeout | shutdown | interrupted */
   outcome: string;
   time_to_first_chunk_ms: number | null;
   duration_ms: number;
@@ -42,7 +42,34 @@ export interface UsageLedgerTable {
   finished_at: number;
 }
 
+/** A running operation as of its last checkpoint (see migration 0002). */
+export interface LedgerCheckpointsTable {
+  /** The id its ledger row will have. */
+  id: string;
+  /** The gateway process that runs it (`ledger_instances.id`). */
+  instance_id: string;
+  key_id: string | null;
+  request_id: string;
+  operation: string;
+  model_requested: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** Priced from the tokens above when the checkpoint was written. */
+  cost_usd: number | null;
+  started_at: number;
+  checkpoint_at: number;
+}
+
+export interface LedgerInstancesTable {
+  id: string;
+  /** Unix ms: its last heartbeat plus a few of its flush intervals. */
+  alive_until: number;
+}
+
 export interface DatabaseSchema {
   api_keys: ApiKeysTable;
   usage_ledger: UsageLedgerTable;
+  ledger_checkpoints: LedgerCheckpointsTable;
+  ledger_instances: LedgerInstancesTable;
 }
