@@ -12,7 +12,7 @@ import { ClientTooSlow, ErrorCode, gatewayError, mapUpstreamError, redact, Upstr
 import type { Services } from './builder.js';
 import { ShuttingDown, shuttingDownError } from './lifecycle.js';
 import type { ApiKey } from './keys.js';
-import type { LedgerOutcome } from './ledger.js';
+import type { LedgerEntry, LedgerOutcome, RunningOperation } from './ledger.js';
 import type { CallEvents, Choice, CompletionRequest, CompletionResult, Provider, Usage } from './providers/provider.js';
 import type { Admission } from './quotas.js';
 import { SentinelFilter, stripSentinels } from './sentinels.js';
@@ -164,6 +164,10 @@ class Operation {
   private responded = false;
   private admission: Admission | null = null;
   private readonly startedAt = Date.now();
+  /** Its checkpoint in the ledger from the first upstream call on, so a crash leaves it `interrupted`. */
+  private running: RunningOperation | undefined;
+  /** The current attempt's streamed deltas (see `produced`). */
+  private deltas = 0;
 
   constructor(
     private readonly options: RunOptions,
@@ -255,6 +259,17 @@ class Operation {
     this.reached = true;
     this.model = target.model;
     this.asked = target.model;
+    const { pricing } = this.options;
+    this.running ??= this.options.ledger.start({
+      keyId: this.options.key?.id ?? null,
+      requestId: this.options.requestId,
+      operation: this.type === 'mutation' ? 'complete' : 'completionStream',
+      modelRequested: this.prepared.request.model,
+      model: target.model,
+      promptTokens: this.prepared.promptTokens,
+      startedAt: this.startedAt,
+      cost: (model, promptTokens, completionTokens) => pricing.cost(model, promptTokens, completionTokens),
+    });
     try {
       return await run({ ...this.prepared.request, model: target.model });
     } catch (error) {
@@ -301,6 +316,16 @@ class Operation {
   /** The model the upstream says served (cut: it reaches the ledger and the logs). */
   servedBy(model: string): void {
     this.model = model.length > LIMITS.maxModelLength ? model.slice(0, LIMITS.maxModelLength) : model;
+    this.running?.progress({ model: this.model, completionTokens: this.deltas });
+  }
+
+  /**
+   * A streamed attempt's deltas so far, for the crash checkpoint: one delta is about one
+   * token, and counting the text here would put the tokenizer on every chunk's path.
+   */
+  produced(deltas: number): void {
+    this.deltas = deltas;
+    this.running?.progress({ completionTokens: deltas });
   }
 
   firstChunk(): void {
@@ -353,7 +378,7 @@ class Operation {
     const durationMs = Math.round(performance.now() - this.started);
     const firstChunkMs = this.firstChunkMs === null ? null : Math.round(this.firstChunkMs);
     if (this.reached) {
-      this.options.ledger.record({
+      const entry: LedgerEntry = {
         keyId: this.options.key?.id ?? null,
         requestId: this.options.requestId,
         operation: this.type === 'mutation' ? 'complete' : 'completionStream',
@@ -367,7 +392,9 @@ class Operation {
         durationMs,
         startedAt: this.startedAt,
         finishedAt: Date.now(),
-      });
+      };
+      if (this.running) this.running.finish(entry);
+      else this.options.ledger.record(entry);
     }
     this.span.setAttributes({
       'gen_ai.response.model': this.model,
@@ -559,6 +586,8 @@ class StreamProgress {
   lengthCut = false;
   /** Characters of text produced over all choices. */
   produced = 0;
+  /** Deltas that carried text or a finish reason. */
+  deltas = 0;
 
   constructor(private readonly prepared: PreparedRequest) {}
 
@@ -731,6 +760,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       }
       if (text === '' && !delta.finishReason) continue;
       state.text += text;
+      operation.produced(++progress.deltas);
       // An upstream that never stops (endless valid events) would grow every choice's text
       // for ever: past the body cap, the stream is the upstream's fault.
       if ((progress.produced += text.length) > maxText) {
