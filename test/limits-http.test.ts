@@ -262,7 +262,8 @@ describe('graphql-armor limits lowered: GRAPHQL_MAX_DEPTH=3, GRAPHQL_MAX_COST=20
 });
 
 describe('locked down: GRAPHQL_INTROSPECTION=false, GRAPHIQL=false, NODE_ENV=production', () => {
-  const ctx = useGatewayWithFake({ GRAPHQL_INTROSPECTION: 'false', GRAPHIQL: 'false', NODE_ENV: 'production' });
+  // Keys are required by default in production; this suite is about the schema's lock-down.
+  const ctx = useGatewayWithFake({ GRAPHQL_INTROSPECTION: 'false', GRAPHIQL: 'false', NODE_ENV: 'production', GATEWAY_REQUIRE_AUTH: 'false' });
 
   it('refuses the introspection query', async () => {
     const result = await graphql(ctx.gw.httpUrl, getIntrospectionQuery());

@@ -4,10 +4,14 @@
  * (issue #12: a slow SSE client was told UPSTREAM_TIMEOUT); a client that stops reading
  * for longer than CLIENT_STALL_TIMEOUT_MS is cut with CLIENT_TOO_SLOW.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/index.js';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './fake-upstream.js';
-import { startGateway, type TestGateway } from './helpers.js';
+import { eventually, startGateway, type TestGateway } from './helpers.js';
 
 // 40,000 numbered pieces of 2 KB: 80 MB, more than the socket buffers along the way hold.
 const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
@@ -102,6 +106,7 @@ describe('a slow SSE client', () => {
       OPENAI_BASE_URL: fake.url,
       UPSTREAM_IDLE_TIMEOUT_MS: '1000',
       CLIENT_STALL_TIMEOUT_MS: '20000',
+      UPSTREAM_MAX_BODY_BYTES: String(128 * 1024 * 1024),
     });
   });
   afterAll(() => gw.stop());
@@ -130,12 +135,17 @@ describe('a slow SSE client', () => {
 
 describe('a client that stops reading for longer than CLIENT_STALL_TIMEOUT_MS', () => {
   let gw: TestGateway;
+  const dir = mkdtempSync(join(tmpdir(), 'gw-slow-'));
+  const DATABASE_URL = `file:${join(dir, 'gw.db')}`;
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   beforeAll(async () => {
     gw = await startGateway({
+      DATABASE_URL,
       OPENAI_API_KEY: 'sk-test',
       OPENAI_BASE_URL: fake.url,
       UPSTREAM_IDLE_TIMEOUT_MS: '300',
       CLIENT_STALL_TIMEOUT_MS: '800',
+      UPSTREAM_MAX_BODY_BYTES: String(128 * 1024 * 1024),
     });
   });
   afterAll(() => gw.stop());
@@ -148,11 +158,21 @@ describe('a client that stops reading for longer than CLIENT_STALL_TIMEOUT_MS', 
     reader.response.pause();
     const aborted = await fake.waitForAbort(10_000);
     expect(aborted.path).toBe('/v1/completions');
-    const line = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'completion finished');
-    expect(line?.['outcome']).toBe('CLIENT_TOO_SLOW');
+    const finished = (): Record<string, unknown> | undefined =>
+      gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'completion finished');
+    await eventually(() => finished() !== undefined, 'the operation to end');
+    expect(finished()?.['outcome']).toBe('CLIENT_TOO_SLOW');
     await gw.app.ledger.flush();
-    const bucket = await gw.app.ledger.usage({ from: 0, to: Date.now() + 1000, groupBy: 'MODEL' });
-    expect(bucket.reduce((n, b) => n + b.requests, 0)).toBe(1);
+    const db = await openDatabase(DATABASE_URL);
+    try {
+      const rows = await db.db.selectFrom('usage_ledger').select(['outcome', 'completion_tokens']).execute();
+      expect(rows).toHaveLength(1);
+      expect(rows[0]?.outcome).toBe('client_too_slow');
+      // Billed for what it produced.
+      expect(rows[0]?.completion_tokens).toBeGreaterThan(0);
+    } finally {
+      await db.close();
+    }
     reader.response.resume();
     await reader.ended;
     const { errors, finish } = texts(reader);

@@ -10,7 +10,8 @@ import type { Framing, RecordedRequest } from './fake-upstream.js';
 import { collectSse, collectWs, eventually, graphql, startGateway, useGatewayWithFake, wsClient, subscribeOverWs } from './helpers.js';
 
 const KEY = 'sk-test-gateway-key';
-const ctx = useGatewayWithFake();
+// The back-pressure tests stream 80 MB of text, over the default cap on one stream's text.
+const ctx = useGatewayWithFake({ UPSTREAM_MAX_BODY_BYTES: String(128 * 1024 * 1024) });
 
 // Multi-byte characters, so a split read can cut one in half.
 const PIECES = ['Grüße', ' 🙂', ' — ', 'naïve', ' 東京'];
