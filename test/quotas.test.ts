@@ -116,6 +116,18 @@ describe('per-key limits', () => {
     });
   });
 
+  it('checks requests per minute before it counts the prompt: a key over its rate costs no tokenizer time', async () => {
+    const { key } = await createKey(ctx.gw, { rpm: 1 });
+    expect((await graphql(ctx.gw.httpUrl, CompleteDocument, { input: input() }, bearer(key))).errors).toBeUndefined();
+    // Counting this prompt would refuse it as too long for gpt-4 (8,192 tokens); the rate
+    // answers first, so it was never counted.
+    const long = input({ model: 'gpt-4', messages: [{ role: 'USER', content: 'word '.repeat(20_000) }] });
+    expectRateLimited(await graphql(ctx.gw.httpUrl, CompleteDocument, { input: long }, bearer(key)), 'rpm');
+    const { key: fresh } = await createKey(ctx.gw, { rpm: 1 });
+    const counted = await graphql(ctx.gw.httpUrl, CompleteDocument, { input: long }, bearer(fresh));
+    expect(counted.errors?.[0]?.extensions?.code).toBe('CONTEXT_LENGTH_EXCEEDED');
+  });
+
   describe('tokens per minute', () => {
     const MAX_TOKENS = 200;
     const RESERVATION = PROMPT_TOKENS + MAX_TOKENS;

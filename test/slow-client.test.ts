@@ -160,7 +160,8 @@ describe('a client that stops reading for longer than CLIENT_STALL_TIMEOUT_MS', 
     expect(aborted.path).toBe('/v1/completions');
     const finished = (): Record<string, unknown> | undefined =>
       gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'completion finished');
-    await eventually(() => finished() !== undefined, 'the operation to end');
+    // It counts the text it produced (megabytes, with no usage from the upstream yet) first.
+    await eventually(() => finished() !== undefined, 'the operation to end', 15_000);
     expect(finished()?.['outcome']).toBe('CLIENT_TOO_SLOW');
     await gw.app.ledger.flush();
     const db = await openDatabase(DATABASE_URL);
