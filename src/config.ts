@@ -85,6 +85,8 @@ export interface Config {
   reserveCompletionTokens: number;
   /** `UNPRICED_MODELS`: `refuse` (default) keys with a budget the models the gateway cannot price; `allow` serves them unbilled. */
   unpricedModels: 'refuse' | 'allow';
+  /** `MAX_IDENTIFIER_CHARS` (advanced): longest `model`, `user`, stop sequence or key name a client may send. */
+  maxIdentifierChars: number;
 }
 
 export interface Limits {
@@ -163,6 +165,7 @@ export const DEFAULTS = {
   ledgerMaxPendingRows: 100_000,
   keyCacheTtlMs: 2_000,
   reserveCompletionTokens: 1_024,
+  maxIdentifierChars: 256,
 } as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -309,6 +312,7 @@ export function loadConfig(env: Env = process.env): Config {
     modelPrices: prices(text('MODEL_PRICES')),
     reserveCompletionTokens: integer('RESERVE_COMPLETION_TOKENS', DEFAULTS.reserveCompletionTokens, 1, 10_000_000),
     unpricedModels: oneOf('UNPRICED_MODELS', ['refuse', 'allow'] as const, 'refuse'),
+    maxIdentifierChars: integer('MAX_IDENTIFIER_CHARS', DEFAULTS.maxIdentifierChars, 16, 1_048_576),
   };
   if (!/^(file:|postgres(ql)?:\/\/)/.test(config.databaseUrl)) {
     problems.push(`DATABASE_URL must be file:<path> or postgres://…, got "${config.databaseUrl}"`);

@@ -29,14 +29,9 @@ export interface RunningOperation {
 }
 
 /** What `Ledger.start` takes. */
-export interface StartedOperation {
-  keyId: string | null;
-  requestId: string;
-  operation: 'complete' | 'completionStream';
-  modelRequested: string;
-  model: string;
-  promptTokens: number;
-  startedAt: number;
+export interface StartedOperation
+  extends Pick<LedgerEntry, 'keyId' | 'requestId' | 'operation' | 'modelRequested' | 'model' | 'promptTokens' | 'startedAt'> {
+  /** Prices a checkpoint's tokens (the model may change when a fallback serves). */
   cost: (model: string, promptTokens: number, completionTokens: number) => number | null;
 }
 

@@ -41,13 +41,8 @@ export const LIMITS = {
   maxTextLogprobs: 5,
   maxChatLogprobs: 20,
   maxLogitBiasEntries: 300,
-  /**
-   * Identifiers that reach logs, metrics and two ledger columns per row: a 900 KB `model`
-   * was stored twice and logged whole (issue #12). Real ones are far shorter.
-   */
+  /** What the gateway keeps of a model name an upstream reports (ledger, logs). */
   maxModelLength: 256,
-  maxUserLength: 256,
-  maxStopLength: 256,
 } as const;
 
 /** Refuses a string over `max` characters, naming the field. */
@@ -62,7 +57,7 @@ function range(field: string, value: number | null | undefined, min: number, max
   return undefined;
 }
 
-function firstProblem(input: CompletionInputValue): GraphQLError | undefined {
+function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLError | undefined {
   const hasPrompt = input.prompt !== null && input.prompt !== undefined;
   const hasMessages = input.messages !== null && input.messages !== undefined;
   if (hasPrompt === hasMessages) {
@@ -71,7 +66,9 @@ function firstProblem(input: CompletionInputValue): GraphQLError | undefined {
   if (input.model !== null && input.model !== undefined && input.model.trim() === '') {
     return badInput('model', 'must not be empty');
   }
-  const long = tooLong('model', input.model, LIMITS.maxModelLength) ?? tooLong('user', input.user, LIMITS.maxUserLength);
+  // Strings that reach logs, metrics and two ledger columns per row: a 900 KB `model` was
+  // stored twice and logged whole (issue #12). Real ones are far shorter.
+  const long = tooLong('model', input.model, maxChars) ?? tooLong('user', input.user, maxChars);
   if (long) return long;
   if (hasMessages) {
     const messages = input.messages ?? [];
@@ -98,7 +95,7 @@ function firstProblem(input: CompletionInputValue): GraphQLError | undefined {
   }
   if (stop.some((s) => s === '')) return badInput('stop', 'sequences must not be empty');
   for (const [i, sequence] of stop.entries()) {
-    const out = tooLong(`stop[${i}]`, sequence, LIMITS.maxStopLength);
+    const out = tooLong(`stop[${i}]`, sequence, maxChars);
     if (out) return out;
   }
   const bias = input.logitBias ?? [];
@@ -154,8 +151,8 @@ export function fitsWindow(promptTokens: number, maxTokens: number | undefined, 
 }
 
 /** Validates the input (cheap, no tokenizer) into a request; throws a typed GraphQLError when it is refused. */
-export function checkInput(input: CompletionInputValue, defaultModel: string): CompletionRequest {
-  const problem = firstProblem(input);
+export function checkInput(input: CompletionInputValue, defaultModel: string, maxChars: number): CompletionRequest {
+  const problem = firstProblem(input, maxChars);
   if (problem) throw problem;
   return toRequest(input, input.model?.trim() || defaultModel);
 }

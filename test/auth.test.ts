@@ -595,6 +595,14 @@ describe('admin mutations', () => {
     expect(ctx.fake.requests).toEqual([]);
   });
 
+  it('createApiKey refuses a name over MAX_IDENTIFIER_CHARS with BAD_USER_INPUT and creates nothing', async () => {
+    const before = (await ctx.gw.app.keys.list()).length;
+    const result = await asAdmin(CreateApiKeyDocument, { input: { name: 'n'.repeat(257) } });
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.extensions?.['field']).toBe('name');
+    expect((await ctx.gw.app.keys.list()).length).toBe(before);
+  });
+
   it('createApiKey can create another admin key, which may manage keys itself', async () => {
     const created = await asAdmin(CreateApiKeyDocument, { input: { name: 'second admin', admin: true } });
     const key = created.data?.createApiKey.key ?? '';

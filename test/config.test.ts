@@ -75,14 +75,17 @@ describe('loadConfig', () => {
       modelPrices: {},
       reserveCompletionTokens: 1_024,
       unpricedModels: 'refuse',
+      maxIdentifierChars: 256,
     });
   });
 
-  it('reads UNPRICED_MODELS and CLIENT_STALL_TIMEOUT_MS, refusing values it cannot read', () => {
-    expect(loadConfig({ UNPRICED_MODELS: 'Allow', CLIENT_STALL_TIMEOUT_MS: '5000' })).toMatchObject({
+  it('reads UNPRICED_MODELS, CLIENT_STALL_TIMEOUT_MS and MAX_IDENTIFIER_CHARS, refusing values it cannot read', () => {
+    expect(loadConfig({ UNPRICED_MODELS: 'Allow', CLIENT_STALL_TIMEOUT_MS: '5000', MAX_IDENTIFIER_CHARS: '64' })).toMatchObject({
       unpricedModels: 'allow',
       clientStallTimeoutMs: 5_000,
+      maxIdentifierChars: 64,
     });
+    expect(() => loadConfig({ MAX_IDENTIFIER_CHARS: '8' })).toThrow(/MAX_IDENTIFIER_CHARS must be an integer from 16/);
     expect(() => loadConfig({ UNPRICED_MODELS: 'maybe' })).toThrow(/UNPRICED_MODELS must be one of refuse, allow, got "maybe"/);
     expect(() => loadConfig({ CLIENT_STALL_TIMEOUT_MS: '0' })).toThrow(/CLIENT_STALL_TIMEOUT_MS must be an integer from 1/);
   });

@@ -148,17 +148,9 @@ export async function* sse<TData, TVariables>(
       const { done, value } = await reader.read();
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event:')) event = line.slice(6).trim();
-          else if (line.startsWith('data:')) data += line.slice(5).trim();
-        }
-        if (block.startsWith(':')) continue; // keep-alive comment
+      const { events, rest } = takeSseEvents(buffer);
+      buffer = rest;
+      for (const { event, data } of events) {
         yield { event, data: data ? (JSON.parse(data) as ExecutionResult<TData>) : null };
         if (event === 'complete') return;
       }
@@ -166,6 +158,26 @@ export async function* sse<TData, TVariables>(
   } finally {
     controller.abort();
   }
+}
+
+/** The whole events at the start of `buffer` (keep-alive comments skipped), and the rest. */
+export function takeSseEvents(buffer: string): { events: { event: string; data: string }[]; rest: string } {
+  const events: { event: string; data: string }[] = [];
+  let rest = buffer;
+  let end;
+  while ((end = rest.indexOf('\n\n')) !== -1) {
+    const block = rest.slice(0, end);
+    rest = rest.slice(end + 2);
+    if (block.startsWith(':')) continue;
+    let event = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data += line.slice(5).trim();
+    }
+    events.push({ event, data });
+  }
+  return { events, rest };
 }
 
 /** All `next` payloads of an SSE subscription, until `complete`. */

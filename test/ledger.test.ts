@@ -6,13 +6,9 @@
  * SIGTERM) and before `usage` reads them; `usage` sums that match the rows.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { encode, encodeChat } from 'gpt-tokenizer/model/gpt-4o-mini';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openDatabase, type Db } from '../src/db/index.js';
@@ -27,6 +23,7 @@ import {
 } from '../src/generated/operations.js';
 import { KeyStore } from '../src/keys.js';
 import { Pricing } from '../src/pricing.js';
+import { postgres, sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually, graphql, startGateway, type GraphQLErrorShape, type TestGateway } from './helpers.js';
 import { freePort, startMain } from './process.js';
@@ -58,80 +55,8 @@ function cost(model: string, prompt: number, completion: number): number {
 // Databases
 // ---------------------------------------------------------------------------
 
-const PG_ADMIN_URL = process.env['DATABASE_URL_PG'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function pgReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function adminQuery(sql: string, params: unknown[] = []): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql, params);
-  } finally {
-    await client.end();
-  }
-}
-
-interface Backend {
-  name: string;
-  /** Why the suite cannot run here; never set when the database is reachable. */
-  skip?: string;
-  /** Creates an empty database and returns its DATABASE_URL. */
-  create(): Promise<string>;
-  drop(): Promise<void>;
-}
-
-function sqliteBackend(): Backend {
-  let dir: string | undefined;
-  return {
-    name: 'SQLite',
-    create() {
-      dir = mkdtempSync(join(tmpdir(), 'gw-ledger-'));
-      return Promise.resolve(`file:${join(dir, 'gw.db')}`);
-    },
-    drop() {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      return Promise.resolve();
-    },
-  };
-}
-
-function postgresBackend(reachable: boolean): Backend {
-  const name = `gw_ledger_${Date.now()}_${randomUUID().slice(0, 8)}`;
-  let created = false;
-  return {
-    name: 'PostgreSQL',
-    // Only skipped on a machine without PostgreSQL when nobody asked for it; CI sets DATABASE_URL_PG.
-    skip:
-      reachable || process.env['DATABASE_URL_PG'] !== undefined
-        ? undefined
-        : `PostgreSQL is not reachable at ${PG_ADMIN_URL} (set DATABASE_URL_PG)`,
-    async create() {
-      await adminQuery(`CREATE DATABASE "${name}"`);
-      created = true;
-      const url = new URL(PG_ADMIN_URL);
-      url.pathname = `/${name}`;
-      return url.toString();
-    },
-    async drop() {
-      if (!created) return;
-      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-      await adminQuery(`DROP DATABASE IF EXISTS "${name}"`);
-    },
-  };
-}
-
-const BACKENDS: Backend[] = [sqliteBackend(), postgresBackend(await pgReachable())];
+// Fresh databases, removed after the file (test/databases.ts).
+const BACKENDS = [sqlite, postgres];
 
 // ---------------------------------------------------------------------------
 // Clients
@@ -284,7 +209,6 @@ describe.each(BACKENDS)('usage ledger on $name', (backend) => {
     await gw?.stop();
     await fake?.close();
     await db?.close();
-    await backend.drop();
   });
 
   beforeEach(() => fake.reset());

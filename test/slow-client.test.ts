@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/index.js';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './fake-upstream.js';
-import { eventually, startGateway, type TestGateway } from './helpers.js';
+import { eventually, startGateway, takeSseEvents, type TestGateway } from './helpers.js';
 
 // 40,000 numbered pieces of 2 KB: 80 MB, more than the socket buffers along the way hold.
 const pieces = Array.from({ length: 40_000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(2042)}`);
@@ -39,19 +39,9 @@ async function openSse(url: string): Promise<SseReader> {
   let buffer = '';
   response.setEncoding('utf8');
   response.on('data', (text: string) => {
-    buffer += text;
-    let end;
-    while ((end = buffer.indexOf('\n\n')) !== -1) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data += line.slice(5).trim();
-      }
-      if (!block.startsWith(':')) events.push({ event, data });
-    }
+    const taken = takeSseEvents(buffer + text);
+    buffer = taken.rest;
+    events.push(...taken.events);
   });
   const ended = new Promise<void>((resolve) => response.on('end', resolve).on('close', resolve));
   return { events, ended, response };

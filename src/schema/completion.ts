@@ -205,7 +205,7 @@ builder.mutationField('complete', (t) =>
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     resolve: async (_root, { input }, ctx, info) => {
       const options = runOptions(ctx, info);
-      const request = checkInput(input, options.config.defaultModel);
+      const request = checkInput(input, options.config.defaultModel, options.config.maxIdentifierChars);
       precheck(request, options, 'mutation');
       return runCompletion(await prepareRequest(request), options, ctx.signal);
     },
@@ -220,7 +220,7 @@ builder.subscriptionField('completionStream', (t) =>
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     subscribe: async (_root, { input }, ctx, info) => {
       const options = runOptions(ctx, info);
-      const request = checkInput(input, options.config.defaultModel);
+      const request = checkInput(input, options.config.defaultModel, options.config.maxIdentifierChars);
       precheck(request, options, 'subscription');
       return streamCompletion(await prepareRequest(request), options);
     },

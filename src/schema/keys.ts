@@ -205,6 +205,8 @@ builder.mutationField('createApiKey', (t) =>
     resolve: async (_root, { input }, ctx) => {
       requireAdmin(ctx);
       if (input.name.trim() === '') throw badInput('name', 'must not be empty');
+      const maxChars = ctx.services.config.maxIdentifierChars;
+      if (input.name.length > maxChars) throw badInput('name', `at most ${maxChars} characters, got ${input.name.length}`);
       return ctx.services.keys.create({ name: input.name.trim(), admin: input.admin ?? false, limits: limitsFrom(input.limits) });
     },
   }),
