@@ -134,7 +134,6 @@ class Operation {
     });
   }
 
-  /** Prices usage for the model that served. */
   /** Prices usage for the model that served, or the one asked for when the upstream names one we have no price for. */
   bill(usage: Usage): BilledUsage {
     const { pricing } = this.options;
@@ -521,7 +520,7 @@ class StreamProgress {
   upstreamUsage: Usage | null = null;
   lengthCut = false;
   /** Characters of text produced over all choices. */
-  produced = 0;
+  textLength = 0;
   /** Deltas that carried text or a finish reason. */
   deltas = 0;
 
@@ -674,10 +673,12 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     // While the client is behind, our own back-pressure holds the upstream: its idle timer
     // would measure our silence, not the upstream's (issue #12), so the client's timer runs
     // instead, and the upstream's starts again once the client has caught up.
+    let reading = true;
     const catchUp = async (behind: Promise<void>): Promise<void> => {
       deadline.arm(stallMs, stalled);
       await abortable(behind, controller.signal);
-      deadline.arm(idleMs, idle);
+      if (reading) deadline.arm(idleMs, idle);
+      else deadline.clear();
     };
     // A choice's last chunk is held until the next event, so the stream's final chunk can
     // carry both a finish reason and the usage that the upstream sends after it.
@@ -699,7 +700,7 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
       operation.produced(++progress.deltas);
       // An upstream that never stops (endless valid events) would grow every choice's text
       // for ever: past the body cap, the stream is the upstream's fault.
-      if ((progress.produced += text.length) > maxText) {
+      if ((progress.textLength += text.length) > maxText) {
         throw new UpstreamAnswerError(`The upstream sent over UPSTREAM_MAX_BODY_BYTES (${maxText}) of text in one stream`);
       }
       const chunk: ChunkShape = {
@@ -721,6 +722,9 @@ export function streamCompletion(prepared: PreparedRequest, options: RunOptions)
     }
     // A provider may end quietly, instead of throwing, when its request is aborted.
     if (controller.signal.aborted) throw controller.signal.reason;
+    // The upstream is done: no silence of its to time from here (counting the text may take a while).
+    reading = false;
+    deadline.clear();
     // An upstream that ends without a finish reason leaves held-back text behind.
     for (const [index, state] of progress.choices) {
       const rest = state.filter.flush();
