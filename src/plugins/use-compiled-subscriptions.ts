@@ -56,30 +56,12 @@ import {
 } from '@graphql-tools/utils';
 import type { Plugin } from 'graphql-yoga';
 import { isPromise, mapStream } from './map-stream.js';
+import { FieldErrors } from './compiled-subscriptions/field-errors.js';
 
 type ExecutionContext = Exclude<ReturnType<typeof buildExecutionContext>, readonly GraphQLError[]>;
 type MaybePromise<T> = T | Promise<T>;
 /** Completes one resolved value of a field's type (CompleteValue in the spec). */
 type Complete = (value: unknown, path: Path | undefined, errors: FieldErrors) => MaybePromise<unknown>;
-
-/**
- * One event's errors, as graphql-js collects them: an error at or below a position already
- * nulled is dropped. That happens only to list items still pending when a non-null item
- * nulled their list; without this their errors would be pushed after the response is built.
- */
-class FieldErrors {
-  readonly list: GraphQLError[] = [];
-  private nulled: Set<Path | undefined> | undefined;
-
-  add(error: GraphQLError, path: Path | undefined): void {
-    if (this.nulled) {
-      for (let at = path; at !== undefined; at = at.prev) if (this.nulled.has(at)) return;
-      if (this.nulled.has(undefined)) return;
-    }
-    (this.nulled ??= new Set()).add(path);
-    this.list.push(error);
-  }
-}
 
 interface FieldPlan {
   key: string;
@@ -310,8 +292,8 @@ function response(data: Record<string, unknown> | null, errors: GraphQLError[]):
   return errors.length === 0 ? { data } : { errors, data };
 }
 
-/** ExecuteSubscriptionEvent for one event, by the plan. */
-function runEvent(exe: ExecutionContext, root: readonly FieldPlan[], event: unknown): MaybePromise<ExecutionResult> {
+/** ExecuteSubscriptionEvent for one event, by the plan (exported for bench/subscription-events.ts). */
+export function runEvent(exe: ExecutionContext, root: readonly FieldPlan[], event: unknown): MaybePromise<ExecutionResult> {
   const errors = new FieldErrors();
   // A non-null root field failed: the whole response is null.
   const failed = (error: unknown): ExecutionResult => {
