@@ -56,11 +56,12 @@ import {
 } from '@graphql-tools/utils';
 import type { Plugin } from 'graphql-yoga';
 import { isPromise, mapStream } from './map-stream.js';
+import { FieldErrors } from './compiled-subscriptions/field-errors.js';
 
 type ExecutionContext = Exclude<ReturnType<typeof buildExecutionContext>, readonly GraphQLError[]>;
 type MaybePromise<T> = T | Promise<T>;
 /** Completes one resolved value of a field's type (CompleteValue in the spec). */
-type Complete = (value: unknown, path: Path | undefined, errors: GraphQLError[]) => MaybePromise<unknown>;
+type Complete = (value: unknown, path: Path | undefined, errors: FieldErrors) => MaybePromise<unknown>;
 
 interface FieldPlan {
   key: string;
@@ -84,10 +85,10 @@ function toError(raw: unknown): Error {
   return raw instanceof Error ? raw : new Error(`Unexpected error value: ${inspect(raw)}`);
 }
 
-function handleFieldError(error: GraphQLError, type: GraphQLOutputType, errors: GraphQLError[]): null {
+function handleFieldError(error: GraphQLError, type: GraphQLOutputType, errors: FieldErrors, path: Path): null {
   // Non-null fields pass their error to the parent, which becomes null in turn.
   if (isNonNullType(type)) throw error;
-  errors.push(error);
+  errors.add(error, path);
   return null;
 }
 
@@ -172,7 +173,12 @@ class Planner {
         for (const element of value) {
           const itemPath = addPath(p, index++, undefined);
           const located = (raw: unknown): null =>
-            handleFieldError(locatedError(toError(raw), nodes, pathToArray(itemPath), this.coordinate(info)), itemType, errors);
+            handleFieldError(
+              locatedError(toError(raw), nodes, pathToArray(itemPath), this.coordinate(info)),
+              itemType,
+              errors,
+              itemPath,
+            );
           try {
             let completed = item(element, itemPath, errors);
             if (isPromise(completed)) {
@@ -181,6 +187,9 @@ class Planner {
             }
             out.push(completed);
           } catch (raw) {
+            // A non-null item nulls the list, as in the executors, without waiting for the
+            // items still pending; FieldErrors drops their errors, and this their rejections.
+            if (pending && isNonNullType(itemType)) Promise.all(out).catch(() => undefined);
             out.push(located(raw));
           }
         }
@@ -214,13 +223,16 @@ class Planner {
   }
 }
 
-function fieldError(raw: unknown, field: FieldPlan, parentPath: Path | undefined, exe: ExecutionContext, errors: GraphQLError[]): null {
-  const path = addPath(parentPath, field.key, field.parentTypeName);
+/** `path`: the field's own, when its children were given one (the same object, so nulling it covers them). */
+function fieldError(raw: unknown, field: FieldPlan, parentPath: Path | undefined, path: Path | undefined, exe: ExecutionContext, errors: FieldErrors): null {
+  const at = path ?? addPath(parentPath, field.key, field.parentTypeName);
   const info = exe.schemaCoordinateInErrors ? field.info : undefined;
-  return handleFieldError(locatedError(toError(raw), field.nodes, pathToArray(path), info), field.type, errors);
+  return handleFieldError(locatedError(toError(raw), field.nodes, pathToArray(at), info), field.type, errors, at);
 }
 
-function runField(field: FieldPlan, source: unknown, parentPath: Path | undefined, errors: GraphQLError[], exe: ExecutionContext): unknown {
+function runField(field: FieldPlan, source: unknown, parentPath: Path | undefined, errors: FieldErrors, exe: ExecutionContext): unknown {
+  // Only lists and objects pass a path down; leaves need one only for an error.
+  const path = field.leaf ? undefined : addPath(parentPath, field.key, field.parentTypeName);
   try {
     let resolved: unknown;
     if (field.fieldName === '__typename') {
@@ -232,14 +244,12 @@ function runField(field: FieldPlan, source: unknown, parentPath: Path | undefine
       const property = (source as Record<string, unknown> | null)?.[field.fieldName];
       resolved = typeof property === 'function' ? defaultFieldResolver(source, field.args, exe.contextValue, field.info) : property;
     }
-    // Only lists and objects pass a path down; leaves need one only for an error.
-    const path = field.leaf ? undefined : addPath(parentPath, field.key, field.parentTypeName);
     const completed = isPromise(resolved)
       ? resolved.then((value) => field.complete(value, path, errors))
       : field.complete(resolved, path, errors);
-    return isPromise(completed) ? completed.then(undefined, (raw: unknown) => fieldError(raw, field, parentPath, exe, errors)) : completed;
+    return isPromise(completed) ? completed.then(undefined, (raw: unknown) => fieldError(raw, field, parentPath, path, exe, errors)) : completed;
   } catch (raw) {
-    return fieldError(raw, field, parentPath, exe, errors);
+    return fieldError(raw, field, parentPath, path, exe, errors);
   }
 }
 
@@ -247,23 +257,33 @@ function runFields(
   fields: readonly FieldPlan[],
   source: unknown,
   path: Path | undefined,
-  errors: GraphQLError[],
+  errors: FieldErrors,
   exe: ExecutionContext,
 ): MaybePromise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   let pending: Promise<void>[] | undefined;
-  for (const field of fields) {
-    const value = runField(field, source, path, errors, exe);
-    if (isPromise(value)) {
-      (pending ??= []).push(
-        value.then((settled) => {
-          out[field.key] = settled;
-        }),
-      );
-      out[field.key] = undefined; // keeps the selection's key order
-    } else {
-      out[field.key] = value;
+  try {
+    for (const field of fields) {
+      const value = runField(field, source, path, errors, exe);
+      if (isPromise(value)) {
+        (pending ??= []).push(
+          value.then((settled) => {
+            out[field.key] = settled;
+          }),
+        );
+        out[field.key] = undefined; // keeps the selection's key order
+      } else {
+        out[field.key] = value;
+      }
     }
+  } catch (error) {
+    // A non-null field failed: as the executors do, its parent fails once the fields still
+    // pending settle, so their errors are in this event's response and none goes unhandled.
+    const fail = (): never => {
+      throw error;
+    };
+    if (pending) return Promise.all(pending).then(fail, fail);
+    throw error;
   }
   return pending ? Promise.all(pending).then(() => out) : out;
 }
@@ -272,21 +292,19 @@ function response(data: Record<string, unknown> | null, errors: GraphQLError[]):
   return errors.length === 0 ? { data } : { errors, data };
 }
 
-/** ExecuteSubscriptionEvent for one event, by the plan. */
-function runEvent(exe: ExecutionContext, root: readonly FieldPlan[], event: unknown): MaybePromise<ExecutionResult> {
-  const errors: GraphQLError[] = [];
+/** ExecuteSubscriptionEvent for one event, by the plan (exported for bench/subscription-events.ts). */
+export function runEvent(exe: ExecutionContext, root: readonly FieldPlan[], event: unknown): MaybePromise<ExecutionResult> {
+  const errors = new FieldErrors();
+  // A non-null root field failed: the whole response is null.
+  const failed = (error: unknown): ExecutionResult => {
+    errors.add(error as GraphQLError, undefined);
+    return response(null, errors.list);
+  };
   try {
     const data = runFields(root, event, undefined, errors, exe);
-    return isPromise(data)
-      ? data.then(
-          (settled) => response(settled, errors),
-          (error: GraphQLError) => response(null, [...errors, error]),
-        )
-      : response(data, errors);
+    return isPromise(data) ? data.then((settled) => response(settled, errors.list), failed) : response(data, errors.list);
   } catch (error) {
-    // A non-null root field failed: the whole response is null.
-    errors.push(error as GraphQLError);
-    return response(null, errors);
+    return failed(error);
   }
 }
 
