@@ -240,8 +240,12 @@ function runField(field: FieldPlan, source: unknown, parentPath: Path | undefine
     } else if (field.resolve) {
       resolved = field.resolve(source, field.args, exe.contextValue, field.info);
     } else {
-      // graphql's default resolver: the property, or the method's result.
-      const property = (source as Record<string, unknown> | null)?.[field.fieldName];
+      // graphql's default resolver: the property of an object (or function), or the
+      // method's result; a primitive source has none (`"abc".length` is not a field).
+      const property =
+        (typeof source === 'object' && source !== null) || typeof source === 'function'
+          ? (source as Record<string, unknown>)[field.fieldName]
+          : undefined;
       resolved = typeof property === 'function' ? defaultFieldResolver(source, field.args, exe.contextValue, field.info) : property;
     }
     const completed = isPromise(resolved)
