@@ -65,6 +65,13 @@ async function until(predicate: () => Promise<boolean>, message: string, timeout
   }
 }
 
+/** A promise the fake holds requests on (`holdUntil`), and the function that lets them go. */
+function holdOpen(): { hold: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  return { hold, release };
+}
+
 function onlyError(result: HttpResult<unknown>): GraphQLErrorShape {
   expect(result.errors, JSON.stringify(result)).toHaveLength(1);
   const [error] = result.errors ?? [];
@@ -87,9 +94,22 @@ describe('per-key limits', () => {
       const limited = await createKey(ctx.gw, { rpm: 10 });
       const other = await createKey(ctx.gw, { rpm: 10 });
 
-      const results = await Promise.all(
-        Array.from({ length: 50 }, () => graphql(ctx.gw.httpUrl, CompleteDocument, { input: input() }, bearer(limited.key))),
+      // Admitted requests are held at the upstream until every refusal is in, so the burst
+      // is decided while all ten stand (as in the tpm test), then they are let finish.
+      const { hold, release } = holdOpen();
+      ctx.fake.script({ holdUntil: hold });
+      let answered = 0;
+      const pending = Array.from({ length: 50 }, () =>
+        graphql(ctx.gw.httpUrl, CompleteDocument, { input: input() }, bearer(limited.key)).finally(() => answered++),
       );
+      try {
+        await until(() => Promise.resolve(answered === 40), 'the 40 refusals while the admitted ten are held');
+        await ctx.fake.waitForRequests(10);
+        expect(answered).toBe(40);
+      } finally {
+        release();
+      }
+      const results = await Promise.all(pending);
 
       const admitted = results.filter((r) => r.errors === undefined);
       const refused = results.filter((r) => r.errors !== undefined);
@@ -333,14 +353,25 @@ describe('budgets', () => {
 
   it('admits a parallel burst until the daily budget is spent, then QUOTA_EXCEEDED before any upstream call', async () => {
     fake.reset();
-    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS } });
     const budget = 3.5 * COST;
     const { key } = await createKey(gw, { dailyBudgetUsd: budget });
     const before = await me(gw, key);
     expect(before.dailyBudgetLeftUsd).toBe(budget);
     expect(before.monthlyBudgetLeftUsd).toBeNull();
 
-    const results = await Promise.all(Array.from({ length: 8 }, () => run(key)));
+    // Admitted requests are held at the upstream until every refusal is in (see the rpm test).
+    const { hold, release } = holdOpen();
+    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS }, holdUntil: hold });
+    let answered = 0;
+    const pending = Array.from({ length: 8 }, () => run(key).finally(() => answered++));
+    try {
+      await until(() => Promise.resolve(answered === 5), 'the 5 refusals while the admitted three are held');
+      await fake.waitForRequests(3);
+      expect(answered).toBe(5);
+    } finally {
+      release();
+    }
+    const results = await Promise.all(pending);
     const admitted = results.filter((r) => r.errors === undefined);
     expect(admitted).toHaveLength(3);
     for (const r of admitted) expect(r.data?.complete.usage.cost).toBe(COST);
