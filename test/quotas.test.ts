@@ -65,6 +65,34 @@ async function until(predicate: () => Promise<boolean>, message: string, timeout
   }
 }
 
+/** A graphql-ws client authenticated as `key`, connected at once. */
+function keyedWs(url: string, key: string): Client {
+  return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${key}` } });
+}
+
+/**
+ * Opens `count` subscriptions together on one graphql-ws socket (they arrive in one read,
+ * so their admissions run in the same turn of the gateway's event loop: a gap between
+ * check and reservation would let them all pass) and runs each to its end: the final
+ * text, or the first error's extensions.
+ */
+async function wsBurst(client: Client, count: number, extra: Partial<CompletionInput> = {}): Promise<({ text: string } | { error: Record<string, unknown> | undefined })[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      let text = '';
+      const stream = client.iterate<CompletionStreamSubscription>({
+        query: print(CompletionStreamDocument),
+        variables: { input: input(extra) },
+      });
+      for await (const result of stream) {
+        if (result.errors) return { error: result.errors[0]?.extensions };
+        text = result.data?.completionStream.accumulatedText ?? text;
+      }
+      return { text };
+    }),
+  );
+}
+
 /** A promise the fake holds requests on (`holdUntil`), and the function that lets them go. */
 function holdOpen(): { hold: Promise<void>; release: () => void } {
   let release: () => void = () => undefined;
@@ -134,6 +162,27 @@ describe('per-key limits', () => {
       expect(generations(ctx.fake)).toBe(11);
       expect((await me(ctx.gw, other.key)).requestsLastMinute).toBe(1);
     });
+  });
+
+  it('admits exactly rpm of subscriptions arriving together on one graphql-ws socket', async () => {
+    const { key } = await createKey(ctx.gw, { rpm: 5 });
+    const { hold, release } = holdOpen();
+    ctx.fake.script({ holdUntil: hold });
+    const client = keyedWs(ctx.gw.wsUrl, key);
+    try {
+      const burst = wsBurst(client, 20, { maxTokens: 50 });
+      await ctx.fake.waitForRequests(5);
+      release();
+      const outcomes = await burst;
+      expect(outcomes.filter((o) => 'text' in o && o.text === 'Hello from the fake upstream.')).toHaveLength(5);
+      const refused = outcomes.filter((o) => 'error' in o);
+      expect(refused).toHaveLength(15);
+      for (const o of refused) expect(o).toMatchObject({ error: { code: 'RATE_LIMITED', limit: 'rpm' } });
+      expect(generations(ctx.fake)).toBe(5);
+    } finally {
+      release();
+      await client.dispose();
+    }
   });
 
   it('checks requests per minute before it counts the prompt: a key over its rate costs no tokenizer time', async () => {
@@ -392,6 +441,30 @@ describe('budgets', () => {
     // Once everything has settled, the refusal reports what was spent.
     expectQuotaExceeded(await run(key), 'daily', budget, 3 * COST);
     expect(generations(fake)).toBe(3);
+  });
+
+  it('admits exactly what fits the daily budget of subscriptions arriving together on one graphql-ws socket', async () => {
+    fake.reset();
+    const budget = 3.5 * COST;
+    const { key } = await createKey(gw, { dailyBudgetUsd: budget });
+    const { hold, release } = holdOpen();
+    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS }, holdUntil: hold });
+    const client = keyedWs(gw.wsUrl, key);
+    try {
+      const burst = wsBurst(client, 8, { maxTokens: MAX_TOKENS });
+      await fake.waitForRequests(3);
+      release();
+      const outcomes = await burst;
+      expect(outcomes.filter((o) => 'text' in o)).toHaveLength(3);
+      const refused = outcomes.filter((o) => 'error' in o);
+      expect(refused).toHaveLength(5);
+      for (const o of refused) expect(o).toMatchObject({ error: { code: 'QUOTA_EXCEEDED', budget: 'daily', budgetUsd: budget } });
+      expect(generations(fake)).toBe(3);
+      expect((await me(gw, key)).spentTodayUsd).toBe(3 * COST);
+    } finally {
+      release();
+      await client.dispose();
+    }
   });
 
   it('counts what running requests reserved: a request is refused while another holds the budget, admitted once it ends having consumed nothing', async () => {
