@@ -16,6 +16,19 @@ beforeEach(() => {
 
 const input = { messages: [{ role: 'USER' as const, content: 'Tell me a long story' }] };
 
+/**
+ * "At once": the gateway aborts in the same turn the client's leaving is seen, so the
+ * fake sees it within a few milliseconds; 300 ms leaves room for a busy shared machine
+ * and still fails an abort that waits for a timer, a poll or the next chunk.
+ */
+const AT_ONCE_MS = 300;
+
+/** Waits for the fake to see the upstream request aborted; fails unless that came within AT_ONCE_MS of `leftAt`. */
+async function expectAbortedAtOnce(leftAt: number): Promise<void> {
+  await ctx.fake.waitForAbort(1000);
+  expect(performance.now() - leftAt).toBeLessThan(AT_ONCE_MS);
+}
+
 describe('leaving a stream aborts the upstream request at once, even while the upstream is silent', () => {
   it('aborts the upstream request when the graphql-ws client unsubscribes', async () => {
     const client = wsClient(ctx.gw.wsUrl);
@@ -24,7 +37,9 @@ describe('leaving a stream aborts the upstream request at once, even while the u
       const first = await subscription.next();
       expect(first.done).toBe(false);
       expect(ctx.fake.aborted).toHaveLength(0);
+      const leftAt = performance.now();
       await subscription.return?.(undefined);
+      await expectAbortedAtOnce(leftAt);
       const aborted = await ctx.fake.waitForAbort(1000);
       expect(aborted.path).toBe('/v1/chat/completions');
       expect(aborted.body?.['stream']).toBe(true);
@@ -46,8 +61,9 @@ describe('leaving a stream aborts the upstream request at once, even while the u
       const subscription = client.iterate({ query: print(CompletionStreamDocument), variables: { input } });
       await subscription.next();
       expect(sockets).toHaveLength(1);
+      const leftAt = performance.now();
       sockets[0]?.terminate(); // TCP reset: no complete message, no close frame
-      await ctx.fake.waitForAbort(1000);
+      await expectAbortedAtOnce(leftAt);
     } finally {
       await client.dispose();
     }
@@ -59,9 +75,10 @@ describe('leaving a stream aborts the upstream request at once, even while the u
     const first = await events.next();
     expect(first.done ? null : first.value.event).toBe('next');
     expect(ctx.fake.aborted).toHaveLength(0);
+    const leftAt = performance.now();
     controller.abort();
     await events.return(undefined).catch(() => undefined);
-    await ctx.fake.waitForAbort(1000);
+    await expectAbortedAtOnce(leftAt);
   });
 
   it('aborts the upstream request when the client of a mutation disconnects', async () => {
@@ -69,9 +86,10 @@ describe('leaving a stream aborts the upstream request at once, even while the u
     const controller = new AbortController();
     const pending = graphql(ctx.gw.httpUrl, CompleteDocument, { input }, { signal: controller.signal });
     await ctx.fake.waitForRequests(1);
+    const leftAt = performance.now();
     controller.abort();
     await expect(pending).rejects.toThrow();
-    await ctx.fake.waitForAbort(1000);
+    await expectAbortedAtOnce(leftAt);
   });
 
   for (const fault of [{ kind: 'hang' }, { kind: 'hangAfterHeaders' }, { kind: 'stallBody', status: 500 }] as const) {

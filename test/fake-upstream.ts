@@ -160,6 +160,12 @@ export interface Script {
   model?: string;
   /** Milliseconds to wait between streamed chunks (not before the first one). Default 0. Has no effect on non-streaming responses. */
   chunkDelayMs?: number;
+  /**
+   * Generation requests wait, sending nothing, until this settles, then get the normal
+   * response (planned when they arrived): holds requests open, as `hang` does, but lets
+   * them finish. Default: none.
+   */
+  holdUntil?: Promise<void>;
   /** A failure to produce instead of the normal response. Default: none. */
   fault?: Fault;
   /** How many requests get `fault` before the fake behaves normally again (for retry tests). Default: every request. */
@@ -557,6 +563,11 @@ class FakeUpstreamServer implements FakeUpstream {
     if (this.takeFault(true)) return this.serveFault(ex, stream, endpoint);
 
     const gen = this.plan(endpoint, body);
+    const { holdUntil } = this.current;
+    if (holdUntil) {
+      await holdUntil;
+      if (res.destroyed) return; // the client left while held
+    }
     if (gen.stream) return this.stream(ex, gen);
     this.sendJson(res, 200, endpoint === 'chat' ? chatBody(gen) : completionBody(gen));
   }

@@ -65,6 +65,41 @@ async function until(predicate: () => Promise<boolean>, message: string, timeout
   }
 }
 
+/** A graphql-ws client authenticated as `key`, connected at once. */
+function keyedWs(url: string, key: string): Client {
+  return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${key}` } });
+}
+
+/**
+ * Opens `count` subscriptions together on one graphql-ws socket (they arrive in one read,
+ * so their admissions run in the same turn of the gateway's event loop: a gap between
+ * check and reservation would let them all pass) and runs each to its end: the final
+ * text, or the first error's extensions.
+ */
+async function wsBurst(client: Client, count: number, extra: Partial<CompletionInput> = {}): Promise<({ text: string } | { error: Record<string, unknown> | undefined })[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      let text = '';
+      const stream = client.iterate<CompletionStreamSubscription>({
+        query: print(CompletionStreamDocument),
+        variables: { input: input(extra) },
+      });
+      for await (const result of stream) {
+        if (result.errors) return { error: result.errors[0]?.extensions };
+        text = result.data?.completionStream.accumulatedText ?? text;
+      }
+      return { text };
+    }),
+  );
+}
+
+/** A promise the fake holds requests on (`holdUntil`), and the function that lets them go. */
+function holdOpen(): { hold: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const hold = new Promise<void>((resolve) => (release = resolve));
+  return { hold, release };
+}
+
 function onlyError(result: HttpResult<unknown>): GraphQLErrorShape {
   expect(result.errors, JSON.stringify(result)).toHaveLength(1);
   const [error] = result.errors ?? [];
@@ -87,9 +122,22 @@ describe('per-key limits', () => {
       const limited = await createKey(ctx.gw, { rpm: 10 });
       const other = await createKey(ctx.gw, { rpm: 10 });
 
-      const results = await Promise.all(
-        Array.from({ length: 50 }, () => graphql(ctx.gw.httpUrl, CompleteDocument, { input: input() }, bearer(limited.key))),
+      // Admitted requests are held at the upstream until every refusal is in, so the burst
+      // is decided while all ten stand (as in the tpm test), then they are let finish.
+      const { hold, release } = holdOpen();
+      ctx.fake.script({ holdUntil: hold });
+      let answered = 0;
+      const pending = Array.from({ length: 50 }, () =>
+        graphql(ctx.gw.httpUrl, CompleteDocument, { input: input() }, bearer(limited.key)).finally(() => answered++),
       );
+      try {
+        await until(() => Promise.resolve(answered === 40), 'the 40 refusals while the admitted ten are held');
+        await ctx.fake.waitForRequests(10);
+        expect(answered).toBe(40);
+      } finally {
+        release();
+      }
+      const results = await Promise.all(pending);
 
       const admitted = results.filter((r) => r.errors === undefined);
       const refused = results.filter((r) => r.errors !== undefined);
@@ -114,6 +162,27 @@ describe('per-key limits', () => {
       expect(generations(ctx.fake)).toBe(11);
       expect((await me(ctx.gw, other.key)).requestsLastMinute).toBe(1);
     });
+  });
+
+  it('admits exactly rpm of subscriptions arriving together on one graphql-ws socket', async () => {
+    const { key } = await createKey(ctx.gw, { rpm: 5 });
+    const { hold, release } = holdOpen();
+    ctx.fake.script({ holdUntil: hold });
+    const client = keyedWs(ctx.gw.wsUrl, key);
+    try {
+      const burst = wsBurst(client, 20, { maxTokens: 50 });
+      await ctx.fake.waitForRequests(5);
+      release();
+      const outcomes = await burst;
+      expect(outcomes.filter((o) => 'text' in o && o.text === 'Hello from the fake upstream.')).toHaveLength(5);
+      const refused = outcomes.filter((o) => 'error' in o);
+      expect(refused).toHaveLength(15);
+      for (const o of refused) expect(o).toMatchObject({ error: { code: 'RATE_LIMITED', limit: 'rpm' } });
+      expect(generations(ctx.fake)).toBe(5);
+    } finally {
+      release();
+      await client.dispose();
+    }
   });
 
   it('checks requests per minute before it counts the prompt: a key over its rate costs no tokenizer time', async () => {
@@ -333,14 +402,25 @@ describe('budgets', () => {
 
   it('admits a parallel burst until the daily budget is spent, then QUOTA_EXCEEDED before any upstream call', async () => {
     fake.reset();
-    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS } });
     const budget = 3.5 * COST;
     const { key } = await createKey(gw, { dailyBudgetUsd: budget });
     const before = await me(gw, key);
     expect(before.dailyBudgetLeftUsd).toBe(budget);
     expect(before.monthlyBudgetLeftUsd).toBeNull();
 
-    const results = await Promise.all(Array.from({ length: 8 }, () => run(key)));
+    // Admitted requests are held at the upstream until every refusal is in (see the rpm test).
+    const { hold, release } = holdOpen();
+    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS }, holdUntil: hold });
+    let answered = 0;
+    const pending = Array.from({ length: 8 }, () => run(key).finally(() => answered++));
+    try {
+      await until(() => Promise.resolve(answered === 5), 'the 5 refusals while the admitted three are held');
+      await fake.waitForRequests(3);
+      expect(answered).toBe(5);
+    } finally {
+      release();
+    }
+    const results = await Promise.all(pending);
     const admitted = results.filter((r) => r.errors === undefined);
     expect(admitted).toHaveLength(3);
     for (const r of admitted) expect(r.data?.complete.usage.cost).toBe(COST);
@@ -361,6 +441,30 @@ describe('budgets', () => {
     // Once everything has settled, the refusal reports what was spent.
     expectQuotaExceeded(await run(key), 'daily', budget, 3 * COST);
     expect(generations(fake)).toBe(3);
+  });
+
+  it('admits exactly what fits the daily budget of subscriptions arriving together on one graphql-ws socket', async () => {
+    fake.reset();
+    const budget = 3.5 * COST;
+    const { key } = await createKey(gw, { dailyBudgetUsd: budget });
+    const { hold, release } = holdOpen();
+    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: MAX_TOKENS }, holdUntil: hold });
+    const client = keyedWs(gw.wsUrl, key);
+    try {
+      const burst = wsBurst(client, 8, { maxTokens: MAX_TOKENS });
+      await fake.waitForRequests(3);
+      release();
+      const outcomes = await burst;
+      expect(outcomes.filter((o) => 'text' in o)).toHaveLength(3);
+      const refused = outcomes.filter((o) => 'error' in o);
+      expect(refused).toHaveLength(5);
+      for (const o of refused) expect(o).toMatchObject({ error: { code: 'QUOTA_EXCEEDED', budget: 'daily', budgetUsd: budget } });
+      expect(generations(fake)).toBe(3);
+      expect((await me(gw, key)).spentTodayUsd).toBe(3 * COST);
+    } finally {
+      release();
+      await client.dispose();
+    }
   });
 
   it('counts what running requests reserved: a request is refused while another holds the budget, admitted once it ends having consumed nothing', async () => {

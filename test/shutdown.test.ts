@@ -138,6 +138,8 @@ let exitCode: number | null;
 let signalledAt = 0;
 let inGraceDoneAt = 0;
 let exitedAt = 0;
+/** When the fake first saw each upstream request aborted (polled every few ms from the signal to the exit). */
+const abortSeenAt = new Map<RecordedRequest, number>();
 
 beforeAll(async () => {
   fake = await startFakeUpstream({
@@ -200,6 +202,10 @@ beforeAll(async () => {
     expect(fake.requests.map(contentOf)).toEqual([PROMPT.stalledWs, PROMPT.stalledSse, PROMPT.inGrace]);
 
     signalledAt = Date.now();
+    const stampAborts = setInterval(() => {
+      for (const request of fake.aborted) if (!abortSeenAt.has(request)) abortSeenAt.set(request, Date.now());
+    }, 5);
+    void run.exit.finally(() => clearInterval(stampAborts));
     run.child.kill('SIGTERM');
     void inGrace.done.then(() => (inGraceDoneAt = Date.now()));
     const exited = run.exit.then((code) => {
@@ -289,6 +295,16 @@ describe('SIGTERM to the real process while streams run', () => {
 
   it('aborts the upstream requests of the cut streams, and only those', () => {
     expect(fake.aborted.map(contentOf).sort()).toEqual([PROMPT.stalledSse, PROMPT.stalledWs]);
+    // By the drain itself, when the grace ends: not later, when the process closes its
+    // sockets (the WebSocket and HTTP connections after the cut wait, or the exit) and the
+    // upstream connections would go anyway.
+    for (const request of fake.aborted) {
+      const seenAt = abortSeenAt.get(request);
+      expect(seenAt, `the abort of "${String(contentOf(request))}" was seen before the process exited`).toBeDefined();
+      const afterSignal = (seenAt ?? Number.POSITIVE_INFINITY) - signalledAt;
+      expect(afterSignal).toBeGreaterThanOrEqual(GRACE_MS - 100);
+      expect(afterSignal).toBeLessThan(GRACE_MS + 1000);
+    }
   });
 
   it('closes the WebSocket with 1001 (Going Away)', () => {

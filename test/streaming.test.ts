@@ -80,6 +80,22 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
     const got = chunks(await subscribe({ prompt: 'Hi' }));
     expect(got.at(-1)?.accumulatedText).toBe('a <|b c');
   });
+
+  // Held back in case a sentinel followed; the stream ended instead, so it is text.
+  it.each(['<', '<|im', '<|endoftext|'])('keeps the end of the text when it is %j, the start of a sentinel that never came', async (tail) => {
+    ctx.fake.script({ choices: [['x ', tail]] });
+    const got = chunks(await subscribe({ prompt: 'Hi' }));
+    expect(got.map((c) => c.text).join('')).toBe(`x ${tail}`);
+    expect(got.at(-1)?.accumulatedText).toBe(`x ${tail}`);
+    expect(got.at(-1)?.finishReason).toBe('STOP');
+  });
+
+  it('keeps each choice’s own unfinished tail', async () => {
+    ctx.fake.script({ choices: [['a', '<|im'], ['b', '<']] });
+    const got = chunks(await subscribe({ prompt: 'Hi', n: 2 }));
+    const last = (i: number): string | undefined => got.filter((c) => c.index === i).at(-1)?.accumulatedText;
+    expect([last(0), last(1)]).toEqual(['a<|im', 'b<']);
+  });
 });
 
 describe('non-streamed text', () => {
