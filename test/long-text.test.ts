@@ -23,7 +23,7 @@ function spaceFree(length: number): string {
  * The slowest /health answer allowed while the work runs. The target is 100 ms, and on a
  * quiet machine the slowest was 17–60 ms; the bound leaves room for a shared 2-core machine
  * running other test files at once, and still catches any freeze (the old counter held the
- * loop for seconds: 20 s for 200 KB of output, minutes for 1 MB of prompt).
+ * loop 3.7 s for 80 KB of output, and for minutes for 1 MB of prompt).
  */
 const HEALTH_BOUND_MS = 250;
 
