@@ -25,7 +25,7 @@ import { KeyStore } from '../src/keys.js';
 import { Pricing } from '../src/pricing.js';
 import { postgres, sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { eventually, graphql, startGateway, type GraphQLErrorShape, type TestGateway } from './helpers.js';
+import { eventually, graphql, startGateway, takeSseEvents, type GraphQLErrorShape, type TestGateway } from './helpers.js';
 import { freePort, startMain } from './process.js';
 
 const DAY_MS = 86_400_000;
@@ -88,17 +88,9 @@ async function sseStream(url: string, variables: { input: CompletionInput }, hea
       const { done, value } = await reader.read();
       if (done) return outcome;
       buffer += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (block.startsWith(':')) continue;
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event:')) event = line.slice(6).trim();
-          else if (line.startsWith('data:')) data += line.slice(5).trim();
-        }
+      const taken = takeSseEvents(buffer);
+      buffer = taken.rest;
+      for (const { event, data } of taken.events) {
         if (event === 'complete') return outcome;
         if (event !== 'next' || !data) continue;
         const result = JSON.parse(data) as ChunkResult;
