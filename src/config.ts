@@ -16,7 +16,6 @@ import {
   type Variable,
   type VariableName,
 } from './config-table.js';
-import { OPENAI_DEFAULT_MODEL } from './config-table/general.js';
 
 export { DEFAULT_DATABASE_URL } from './config-table/keys.js';
 
@@ -53,28 +52,6 @@ export type WebSocketLimits = SectionFields<'websocket'>;
 export interface Fallback extends SectionFields<'fallback'> {
   /** `FALLBACK_OPENAI_BASE_URL` / `FALLBACK_OPENAI_API_KEY` / `FALLBACK_MODEL`: tried last. */
   upstream: { baseURL: string; apiKey: string | undefined; model: string | undefined } | undefined;
-}
-
-type StaticDefault = Extract<TableEntry, { field: string; default: number | string }>;
-/** `websocket.maxPayloadBytes` → `wsMaxPayloadBytes`, `limits.maxDepth` → `maxDepth`: the names DEFAULTS has always had. */
-type DefaultsKey<F extends string> = F extends `websocket.${infer K}` ? `ws${Capitalize<K>}` : F extends `${string}.${infer K}` ? K : F;
-
-/** The fixed numeric and named defaults, read from the table (derived ones, like DEFAULT_MODEL's, are not here). */
-export const DEFAULTS = Object.freeze({
-  ...(Object.fromEntries(
-    (TABLE as readonly Variable[]).flatMap((variable) =>
-      variable.field !== undefined && 'default' in variable && (typeof variable.default === 'number' || typeof variable.default === 'string')
-        ? [[defaultsKey(variable.field), variable.default]]
-        : [],
-    ),
-  ) as { readonly [E in StaticDefault as DefaultsKey<E['field']>]: E['default'] }),
-  openaiModel: OPENAI_DEFAULT_MODEL,
-});
-
-function defaultsKey(field: string): string {
-  const [section, name] = field.split('.');
-  if (name === undefined) return field;
-  return section === 'websocket' ? `ws${name.charAt(0).toUpperCase()}${name.slice(1)}` : name;
 }
 
 export class ConfigError extends Error {

@@ -122,6 +122,16 @@ describe('Channel', () => {
     expect(await pending).toEqual({ value: undefined, done: true });
   });
 
+  it('on throw() leaves as return() does: stopped resolves and iteration is done', async () => {
+    const { channel } = controlled<number>();
+    const pending = channel.next();
+    await settle();
+    expect(await channel.throw()).toEqual({ value: undefined, done: true });
+    expect(await isSettled(channel.stopped)).toBe(true);
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(await channel.next()).toEqual({ value: undefined, done: true });
+  });
+
   it('on return() drops the values still buffered, and ignores pushes after it', async () => {
     const { channel } = controlled<number>();
     expect(await isSettled(channel.next())).toBe(false);

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';
@@ -203,12 +203,12 @@ describe('loadConfig', () => {
     }
   });
 
-  it('reads the advanced upstream size caps, with ranges; unset, the provider applies DEFAULTS', () => {
+  it('reads the advanced upstream size caps, with ranges; unset, they are 4 MiB and 32 MiB', () => {
     const config = loadConfig({ UPSTREAM_MAX_EVENT_BYTES: '1048576', UPSTREAM_MAX_BODY_BYTES: '2048' });
     expect(config.upstreamMaxEventBytes).toBe(1_048_576);
     expect(config.upstreamMaxBodyBytes).toBe(2_048);
-    expect(DEFAULTS.upstreamMaxEventBytes).toBe(4_194_304);
-    expect(DEFAULTS.upstreamMaxBodyBytes).toBe(33_554_432);
+    expect(loadConfig({}).upstreamMaxEventBytes).toBe(4_194_304);
+    expect(loadConfig({}).upstreamMaxBodyBytes).toBe(33_554_432);
     let error: ConfigError | undefined;
     try {
       loadConfig({ UPSTREAM_MAX_EVENT_BYTES: '1000', UPSTREAM_MAX_BODY_BYTES: '4GB' });
