@@ -42,22 +42,18 @@ export interface UsageLedgerTable {
   finished_at: number;
 }
 
-/** A running operation as of its last checkpoint (see migration 0002). */
-export interface LedgerCheckpointsTable {
-  /** The id its ledger row will have. */
-  id: string;
+/**
+ * A running operation as of its last checkpoint (see migration 0002): the columns its ledger
+ * row will have (`id` is that row's id; `cost_usd` priced from the tokens when written),
+ * less the ones only an ending knows, plus who runs it and when it was written.
+ */
+export interface LedgerCheckpointsTable
+  extends Pick<
+    UsageLedgerTable,
+    'id' | 'key_id' | 'request_id' | 'operation' | 'model_requested' | 'model' | 'prompt_tokens' | 'completion_tokens' | 'cost_usd' | 'started_at'
+  > {
   /** The gateway process that runs it (`ledger_instances.id`). */
   instance_id: string;
-  key_id: string | null;
-  request_id: string;
-  operation: string;
-  model_requested: string;
-  model: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  /** Priced from the tokens above when the checkpoint was written. */
-  cost_usd: number | null;
-  started_at: number;
   checkpoint_at: number;
 }
 
