@@ -17,8 +17,8 @@ import type http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'graphql-ws';
-import { openDatabase } from '../src/db/index.js';
-import { KeyStore, NO_LIMITS } from '../src/keys.js';
+import { openDatabase } from '../src/accounts/db/index.js';
+import { KeyStore, NO_LIMITS } from '../src/accounts/keys.js';
 import {
   agent,
   connectWs,

@@ -1,6 +1,6 @@
 /**
  * Per-event cost of ExecuteSubscriptionEvent for the bench's `completionStream` selection,
- * three ways: the subscription plan (src/plugins/use-compiled-subscriptions.ts), graphql-js
+ * three ways: the subscription plan (src/graphql/plugins/use-compiled-subscriptions.ts), graphql-js
  * `execute` with the event as root value, and graphql-jit's compiled query if it can be
  * loaded (it is not a dependency: install it elsewhere and point GRAPHQL_JIT at it, with
  * NODE_PATH=node_modules so it shares this project's graphql).
@@ -14,9 +14,9 @@
  */
 import { createRequire } from 'node:module';
 import { execute, parse, type DocumentNode, type ExecutionResult } from 'graphql';
-import { planSubscription, runEvent } from '../src/plugins/use-compiled-subscriptions.js';
-import { schema } from '../src/schema/index.js';
-import type { ChunkShape } from '../src/completions.js';
+import { planSubscription, runEvent } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { schema } from '../src/graphql/schema/index.js';
+import type { ChunkShape } from '../src/completion/completions.js';
 import { SUBSCRIPTION } from './clients.js';
 
 const document: DocumentNode = parse(SUBSCRIPTION);

@@ -1,5 +1,5 @@
 /**
- * Writes the README's configuration tables from src/config-table.ts (`npm run config-docs`):
+ * Writes the README's configuration tables from src/config/table.ts (`npm run config-docs`):
  * each group's table goes between `<!-- config:<group>:begin -->` and
  * `<!-- config:<group>:end -->`, and the prose around them is left as it is. CI runs it and
  * fails if README.md changes, so the README cannot disagree with what loadConfig does.
@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GROUPS, TABLE, type Group, type Variable } from '../src/config-table.js';
+import { GROUPS, TABLE, type Group, type Variable } from '../src/config/table.js';
 
 export const README = fileURLToPath(new URL('../README.md', import.meta.url));
 

@@ -1,5 +1,5 @@
 import { buildApp, type App } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './config/index.js';
 
 let config;
 try {

@@ -13,8 +13,8 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { openDatabase, type Db } from '../src/db/index.js';
-import { KeyStore } from '../src/keys.js';
+import { openDatabase, type Db } from '../src/accounts/db/index.js';
+import { KeyStore } from '../src/accounts/keys.js';
 import {
   CompleteDocument,
   CompletionStreamDocument,

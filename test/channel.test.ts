@@ -1,6 +1,6 @@
 /** The push-driven async iterator every subscription streams through, at memory speed. */
 import { describe, expect, it } from 'vitest';
-import { Channel } from '../src/channel.js';
+import { Channel } from '../src/lib/channel.js';
 
 /** Lets every promise callback queued so far run. */
 async function settle(): Promise<void> {

@@ -10,12 +10,12 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/db/index.js';
-import type { LedgerCheckpointsTable, UsageLedgerTable } from '../src/db/schema.js';
+import { openDatabase, type Db } from '../src/accounts/db/index.js';
+import type { LedgerCheckpointsTable, UsageLedgerTable } from '../src/accounts/db/schema.js';
 import { CompletionStreamDocument } from '../src/generated/operations.js';
-import { Ledger, type LedgerEntry, type StartedOperation } from '../src/ledger.js';
-import { createLogger } from '../src/logger.js';
-import { Pricing } from '../src/pricing.js';
+import { Ledger, type LedgerEntry, type StartedOperation } from '../src/accounts/ledger.js';
+import { createLogger } from '../src/observability/logger.js';
+import { Pricing } from '../src/accounts/pricing.js';
 import { postgres, sqlite } from './databases.js';
 import { eventually, sse, startGateway, type TestGateway } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';
@@ -208,9 +208,9 @@ describe('a real process killed with SIGKILL', () => {
     // A process that runs two operations through the ledger, reports once they are
     // checkpointed, then waits to be killed.
     const script = `
-      import { openDatabase } from './src/db/index.js';
-      import { Ledger } from './src/ledger.js';
-      import { createLogger } from './src/logger.js';
+      import { openDatabase } from './src/accounts/db/index.js';
+      import { Ledger } from './src/accounts/ledger.js';
+      import { createLogger } from './src/observability/logger.js';
       const db = await openDatabase(${JSON.stringify(url)});
       const ledger = new Ledger(db, createLogger('silent'), { flushIntervalMs: 50, maxPendingRows: 100 });
       const cost = (model, prompt, completion) => (prompt + completion) / 1e6;

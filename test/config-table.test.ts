@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { README, renderConfigTables, shownDefault } from '../scripts/config-docs.js';
-import { GROUPS, TABLE, type Variable } from '../src/config-table.js';
+import { GROUPS, TABLE, type Variable } from '../src/config/table.js';
 
 const SRC = fileURLToPath(new URL('../src', import.meta.url));
 const table = TABLE as readonly Variable[];

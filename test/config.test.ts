@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config/index.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';

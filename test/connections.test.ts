@@ -1,5 +1,5 @@
 /**
- * The upstream connection pool (src/providers/connections.ts) against a real `node:http`
+ * The upstream connection pool (src/upstream/openai/connections.ts) against a real `node:http`
  * server on 127.0.0.1: it is a socket pool, so sockets are its unit. The server side
  * tells which connection each request came on (the client's port) and can close them.
  *
@@ -12,7 +12,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Dispatcher } from 'undici';
-import { Connections } from '../src/providers/connections.js';
+import { Connections } from '../src/upstream/openai/connections.js';
 import { eventually } from './helpers.js';
 
 interface Server {

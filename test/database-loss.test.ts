@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/index.js';
+import { openDatabase } from '../src/accounts/db/index.js';
 import { CompleteDocument } from '../src/generated/operations.js';
 import { pgQuery, postgres, sqlite } from './databases.js';
 import { eventually, graphql, startGateway, type TestGateway } from './helpers.js';

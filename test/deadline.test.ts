@@ -1,6 +1,6 @@
 /** The operation timers at memory speed: fake clocks, no sockets. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { abortable, Budget, Deadline } from '../src/deadline.js';
+import { abortable, Budget, Deadline } from '../src/completion/deadline.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });

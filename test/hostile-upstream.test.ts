@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/db/index.js';
+import { openDatabase, type Db } from '../src/accounts/db/index.js';
 import {
   CompleteDocument,
   CompletionStreamDocument,

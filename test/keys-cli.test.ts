@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/db/index.js';
-import { hashKey, KeyStore, type ApiKey } from '../src/keys.js';
+import { openDatabase, type Db } from '../src/accounts/db/index.js';
+import { hashKey, KeyStore, type ApiKey } from '../src/accounts/keys.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KEY = /gk_[A-Za-z0-9_-]{20,}/g;

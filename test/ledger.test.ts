@@ -11,8 +11,8 @@ import { createClient } from 'graphql-ws';
 import { encode, encodeChat } from 'gpt-tokenizer/model/gpt-4o-mini';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { openDatabase, type Db } from '../src/db/index.js';
-import type { UsageLedgerTable } from '../src/db/schema.js';
+import { openDatabase, type Db } from '../src/accounts/db/index.js';
+import type { UsageLedgerTable } from '../src/accounts/db/schema.js';
 import {
   CompleteDocument,
   CompletionStreamDocument,
@@ -21,8 +21,8 @@ import {
   type CompletionStreamSubscription,
   type UsageGroupBy,
 } from '../src/generated/operations.js';
-import { KeyStore } from '../src/keys.js';
-import { Pricing } from '../src/pricing.js';
+import { KeyStore } from '../src/accounts/keys.js';
+import { Pricing } from '../src/accounts/pricing.js';
 import { postgres, sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually, graphql, startGateway, takeSseEvents, type GraphQLErrorShape, type TestGateway } from './helpers.js';

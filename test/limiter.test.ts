@@ -1,7 +1,7 @@
 /** The cap on upstream requests in flight and its wait list, at memory speed on a fake clock. */
 import { GraphQLError } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConcurrencyLimiter } from '../src/limiter.js';
+import { ConcurrencyLimiter } from '../src/completion/limiter.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

@@ -1,6 +1,6 @@
 /** Starts of upstream calls paced over turns of the event loop, at memory speed. */
 import { describe, expect, it } from 'vitest';
-import { StartPacer } from '../src/pacer.js';
+import { StartPacer } from '../src/completion/pacer.js';
 
 /** Waits for the end of this turn's check phase, where the pacer releases the next starts. */
 function nextTurn(): Promise<void> {

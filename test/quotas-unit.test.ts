@@ -1,12 +1,12 @@
 /**
- * Per-key limits (src/quotas.ts) at memory speed: a fake clock for the sliding windows and
+ * Per-key limits (src/accounts/quotas.ts) at memory speed: a fake clock for the sliding windows and
  * the day and month, and a plain function for what the ledger says was spent.
  * (test/quotas.test.ts proves the same limits through the gateway.)
  */
 import { GraphQLError } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NO_LIMITS, type ApiKey, type KeyLimits } from '../src/keys.js';
-import { Quotas, type Estimate } from '../src/quotas.js';
+import { NO_LIMITS, type ApiKey, type KeyLimits } from '../src/accounts/keys.js';
+import { Quotas, type Estimate } from '../src/accounts/quotas.js';
 
 const NOON = Date.parse('2026-03-15T12:00:00.000Z');
 const SECOND = 1000;

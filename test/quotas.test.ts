@@ -22,7 +22,7 @@ import {
   type CompletionStreamSubscription,
   type MeQuery,
 } from '../src/generated/operations.js';
-import type { KeyLimits } from '../src/keys.js';
+import type { KeyLimits } from '../src/accounts/keys.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { graphql, startGateway, useGatewayWithFake, type GraphQLErrorShape, type HttpResult, type TestGateway } from './helpers.js';
 

@@ -19,7 +19,7 @@ import {
   type GraphQLObjectType,
   type IntrospectionQuery,
 } from 'graphql';
-import { schema } from '../src/schema/index.js';
+import { schema } from '../src/graphql/schema/index.js';
 import { graphql, startGateway, type TestGateway } from './helpers.js';
 
 const committedSdl = (await readFile(new URL('../schema/schema.graphql', import.meta.url), 'utf8')).trim();

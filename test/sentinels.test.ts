@@ -1,6 +1,6 @@
-/** End-sentinel stripping (src/sentinels.ts), whole and streamed, at memory speed. */
+/** End-sentinel stripping (src/completion/sentinels.ts), whole and streamed, at memory speed. */
 import { describe, expect, it } from 'vitest';
-import { END_SENTINELS, SentinelFilter, stripSentinels } from '../src/sentinels.js';
+import { END_SENTINELS, SentinelFilter, stripSentinels } from '../src/completion/sentinels.js';
 
 /** Runs `pieces` through a fresh filter and returns what came out, flush included. */
 function filtered(pieces: string[]): { out: string[]; flushed: string } {

@@ -9,7 +9,7 @@ import http, { type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/index.js';
+import { openDatabase } from '../src/accounts/db/index.js';
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from './fake-upstream.js';
 import { eventually, startGateway, takeSseEvents, type TestGateway } from './helpers.js';
 

@@ -1,11 +1,11 @@
 /**
- * The SSE decoder (src/providers/sse.ts) at memory speed: every way a sample can be cut
+ * The SSE decoder (src/upstream/openai/sse.ts) at memory speed: every way a sample can be cut
  * into reads, the cap on one event, and that one long event costs time in proportion to
  * its size (the old decoder re-scanned everything it held on every read).
  */
 import { describe, expect, it } from 'vitest';
-import { SSEDecoder, type SSEvent } from '../src/providers/sse.js';
-import { UpstreamAnswerError } from '../src/errors.js';
+import { SSEDecoder, type SSEvent } from '../src/upstream/openai/sse.js';
+import { UpstreamAnswerError } from '../src/graphql/errors.js';
 
 const MiB = 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { encode as encodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { encode as encodeP50k } from 'gpt-tokenizer/encoding/p50k_base';
-import { Tokenizer } from '../src/tokens.js';
+import { Tokenizer } from '../src/completion/tokens.js';
 
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
@@ -48,7 +48,7 @@ const PROSE =
 const CORPUS: Record<string, string> = {
   'English prose': PROSE.repeat(40),
   'the README': read('README.md'),
-  'source files': read('src/tokens.ts') + read('src/completions.ts') + read('src/providers/simulator.ts'),
+  'source files': read('src/completion/tokens.ts') + read('src/completion/request.ts') + read('src/upstream/simulator.ts'),
   JSON: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: PROSE }], n: 2, stop: ['\n'] }, null, 2).repeat(30),
   'minified JSON': JSON.stringify(JSON.parse(read('package-lock.json'))).slice(0, 60_000),
   'code with separator lines': `${'='.repeat(80)}\nfunction f(x) {\n  return x * 2; // doubled\n}\n${'-'.repeat(120)}\n\tindented\r\n`.repeat(50),

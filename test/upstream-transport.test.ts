@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP client for upstreams (src/providers/upstream-client.ts), through the
+ * The gateway's HTTP client for upstreams (src/upstream/openai/client.ts), through the
  * public surface: SSE framings real servers use, errors sent inside a stream, connection
  * reuse and the retry rules.
  */

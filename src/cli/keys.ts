@@ -9,8 +9,8 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_DATABASE_URL } from '../config.js';
-import type { KeyStore, ApiKey, KeyLimits } from '../keys.js';
+import { DEFAULT_DATABASE_URL } from '../config/index.js';
+import type { KeyStore, ApiKey, KeyLimits } from '../accounts/keys.js';
 
 const USAGE = `Usage: npm run keys -- <command> [options]
 
@@ -325,7 +325,7 @@ async function main(argv: string[]): Promise<number> {
   const databaseUrl = process.env['DATABASE_URL']?.trim() || DEFAULT_DATABASE_URL;
   // Loaded only now: the database drivers are most of the startup time, and help or a
   // mistyped option should answer without them.
-  const [{ openDatabase }, { KeyStore }] = await Promise.all([import('../db/index.js'), import('../keys.js')]);
+  const [{ openDatabase }, { KeyStore }] = await Promise.all([import('../accounts/db/index.js'), import('../accounts/keys.js')]);
   const database = await openDatabase(databaseUrl);
   try {
     const output = await run(action, new KeyStore(database), databaseUrl);

@@ -1,0 +1,304 @@
+/**
+ * The usage ledger: one row per operation that reached the upstream. Rows are buffered and
+ * written in batches, off the path of any chunk; `close()` (the graceful shutdown) writes
+ * what is left. Running operations are checkpointed at each flush (ledger-checkpoints.ts),
+ * so a crash loses at most the last LEDGER_FLUSH_MS of their progress, never the operation.
+ *
+ * Rows are kept in memory, up to LEDGER_MAX_PENDING_ROWS, whenever they cannot be written:
+ * a failing write, or a SQLite file deleted or replaced under the running process (checked
+ * at each flush by its device and inode). Writing into a deleted file would lose them with
+ * it, and creating a new empty file would hide the loss; so nothing is written until a file
+ * is back at the path, which is then reopened (and migrated) and gets the rows.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db } from './db/index.js';
+import type { UsageLedgerTable } from './db/schema.js';
+import {
+  CheckpointTracker,
+  forgetInstance,
+  recoverCheckpoints,
+  Running,
+  STALE_INTERVALS,
+  writeFlush,
+  type RunningOperation,
+  type StartedOperation,
+} from './ledger-checkpoints.js';
+import { spentSince, usage, type UsageBucket, type UsageQuery } from './ledger-queries.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export type { RunningOperation, StartedOperation } from './ledger-checkpoints.js';
+export type { UsageBucket, UsageGroupBy, UsageQuery } from './ledger-queries.js';
+
+export type LedgerOutcome =
+  | 'completed'
+  | 'length'
+  | 'cancelled'
+  | 'upstream_error'
+  | 'timeout'
+  | 'shutdown'
+  | 'client_too_slow'
+  | 'interrupted';
+
+export interface LedgerEntry {
+  keyId: string | null;
+  requestId: string;
+  operation: 'complete' | 'completionStream';
+  modelRequested: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number | null;
+  outcome: LedgerOutcome;
+  timeToFirstChunkMs: number | null;
+  durationMs: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
+const BATCH_ROWS = 500;
+
+function toRow(entry: LedgerEntry, id: string = randomUUID()): UsageLedgerTable {
+  return {
+    id,
+    key_id: entry.keyId,
+    request_id: entry.requestId,
+    operation: entry.operation,
+    model_requested: entry.modelRequested,
+    model: entry.model,
+    prompt_tokens: entry.promptTokens,
+    completion_tokens: entry.completionTokens,
+    cost_usd: entry.costUsd,
+    outcome: entry.outcome,
+    time_to_first_chunk_ms: entry.timeToFirstChunkMs,
+    duration_ms: entry.durationMs,
+    started_at: entry.startedAt,
+    finished_at: entry.finishedAt,
+  };
+}
+
+/** Why the ledger cannot write: the SQLite file is gone or another one is at its path, or writes fail. */
+export type DatabaseProblem = 'missing' | 'replaced' | 'unwritable';
+
+export interface LedgerHealth {
+  /** Undefined when the last write (or file check) went well. */
+  database: DatabaseProblem | undefined;
+  pendingLedgerRows: number;
+}
+
+export interface LedgerOptions {
+  /** LEDGER_FLUSH_MS: how often buffered rows are written. */
+  flushIntervalMs: number;
+  /** LEDGER_MAX_PENDING_ROWS: rows kept in memory at most; later ones are dropped. */
+  maxPendingRows: number;
+  /**
+   * How long after its last heartbeat other instances may take over this one's running
+   * operations; default STALE_INTERVALS flush intervals. (Tests shorten it.)
+   */
+  staleAfterMs?: number;
+  metrics?: Metrics;
+}
+
+interface Pending {
+  row: UsageLedgerTable;
+  /** The running operation it ends, whose checkpoint goes in the same transaction. */
+  running?: Running;
+}
+
+export class Ledger {
+  private buffer: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly checkpoints = new CheckpointTracker();
+  private problem: DatabaseProblem | undefined;
+  /** Rows dropped since the last log line about it. */
+  private dropped = 0;
+  private ticks = 0;
+  /** A reopen failed and was logged: the next failures (one a flush) are not. */
+  private reopenFailed = false;
+  private readonly staleMs: number;
+
+  constructor(
+    private readonly database: Db,
+    private readonly logger: Logger,
+    private readonly options: LedgerOptions,
+  ) {
+    this.staleMs = options.staleAfterMs ?? STALE_INTERVALS * options.flushIntervalMs;
+    this.timer = setInterval(() => this.tick(), options.flushIntervalMs);
+    this.timer.unref();
+    options.metrics?.observeLedger(() => this.health());
+  }
+
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  health(): LedgerHealth {
+    return { database: this.problem, pendingLedgerRows: this.buffer.length };
+  }
+
+  record(entry: LedgerEntry): void {
+    this.push({ row: toRow(entry) });
+  }
+
+  /** Registers an operation that reached the upstream; it is checkpointed until `finish`. */
+  start(op: StartedOperation): RunningOperation {
+    return new Running(op, this.checkpoints, (running, entry) => this.push({ row: toRow(entry, running.id), running }));
+  }
+
+  private push(pending: Pending): void {
+    if (this.buffer.length >= this.options.maxPendingRows) {
+      this.dropped++;
+      this.options.metrics?.ledgerRowsDropped.inc();
+      return;
+    }
+    this.buffer.push(pending);
+    // While the database is unusable, a full batch waits for the timer like the rest.
+    if (this.buffer.length % BATCH_ROWS === 0 && this.problem === undefined) void this.flush();
+  }
+
+  private tick(): void {
+    if (this.dropped > 0) {
+      this.logger.error(
+        { dropped: this.dropped, maxPendingRows: this.options.maxPendingRows },
+        'ledger rows dropped: LEDGER_MAX_PENDING_ROWS rows are waiting to be written already',
+      );
+      this.dropped = 0;
+    }
+    this.ticks++;
+    void this.flush().then(() => (this.ticks % STALE_INTERVALS === 0 ? this.recover() : undefined));
+  }
+
+  /**
+   * Writes every row recorded before the call, and the checkpoints of running operations.
+   * One write at a time: a caller arriving during a write waits for it, then writes
+   * whatever that write did not take.
+   */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    this.flushing = this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+  }
+
+  /**
+   * Moves the checkpoints of dead instances (a previous process, or another instance with
+   * no heartbeat for a few flush intervals) into the ledger as `interrupted`. Called before
+   * serving and every few flushes; failures are logged and retried then.
+   */
+  async recover(): Promise<number> {
+    if (this.problem === 'missing' || this.problem === 'replaced') return 0;
+    try {
+      const count = await recoverCheckpoints(this.database.db, this.checkpoints.instanceId, Date.now());
+      if (count > 0) this.logger.warn({ rows: count }, 'recovered operations left running by a stopped gateway: recorded as interrupted');
+      return count;
+    } catch (error) {
+      // While writes fail too, that state has been logged once already.
+      if (this.problem === undefined) this.logger.error({ err: error }, 'could not recover the checkpoints of stopped gateways; retrying later');
+      return 0;
+    }
+  }
+
+  private setProblem(problem: DatabaseProblem | undefined, error?: unknown): void {
+    if (problem === this.problem) return;
+    this.problem = problem;
+    const context = { database: problem ?? 'ok', path: this.database.file?.path, pendingLedgerRows: this.buffer.length, err: error };
+    if (problem === undefined) this.logger.info(context, 'database usable again: writing the ledger rows kept in memory');
+    else if (problem === 'unwritable') this.logger.error(context, 'ledger write failed; rows kept in memory until a write succeeds');
+    else this.logger.error(context, `the database file was ${problem === 'missing' ? 'deleted' : 'replaced'} while running; ledger rows are kept in memory until a database file is at the path again`);
+  }
+
+  /** Whether writes may go to the database: checks a SQLite file, reopening a new one at its path. */
+  private async usable(): Promise<boolean> {
+    const file = this.database.file;
+    if (!file) return true;
+    const state = file.check();
+    if (state === 'missing') {
+      this.setProblem('missing');
+      return false;
+    }
+    if (state === 'same') {
+      if (this.problem === 'missing' || this.problem === 'replaced') this.setProblem(undefined);
+      return true;
+    }
+    // Another file at the path: restored after a deletion, or put in place of ours.
+    if (this.problem !== 'missing') this.setProblem('replaced');
+    try {
+      await file.reopen();
+      this.logger.warn({ path: file.path }, 'reopened the database file now at the path');
+      this.reopenFailed = false;
+      this.setProblem(undefined);
+      return true;
+    } catch (error) {
+      if (!this.reopenFailed) this.logger.error({ err: error, path: file.path }, 'could not open the database file now at the path; retrying at each flush');
+      this.reopenFailed = true;
+      return false;
+    }
+  }
+
+  private async write(): Promise<void> {
+    if (!(await this.usable())) return;
+    let first = true;
+    while (this.buffer.length > 0 || (first && this.checkpoints.hasWork)) {
+      const now = Date.now();
+      const batch = this.buffer.splice(0, BATCH_ROWS);
+      // Running operations' checkpoints go with the first batch; a later batch only carries
+      // the deletion of the checkpoints its final rows replace.
+      const taken = first ? this.checkpoints.take(now) : { running: [], rows: [] };
+      const dropCheckpoints = batch.flatMap((p) => (p.running?.persisted ? [p.running.id] : []));
+      first = false;
+      try {
+        await writeFlush(this.database.db, {
+          rows: batch.map((p) => p.row),
+          dropCheckpoints,
+          checkpoints: taken.rows,
+          instanceId: this.checkpoints.instanceId,
+          heartbeat: taken.rows.length > 0 || this.checkpoints.persisted > 0,
+          aliveUntil: now + this.staleMs,
+        });
+      } catch (error) {
+        this.buffer.unshift(...batch);
+        this.checkpoints.retake(taken.running);
+        this.setProblem('unwritable', error);
+        return;
+      }
+      for (const p of batch) {
+        if (p.running?.persisted) {
+          p.running.persisted = false;
+          this.checkpoints.persisted--;
+        }
+      }
+      for (const r of taken.running) {
+        if (!r.persisted) {
+          r.persisted = true;
+          this.checkpoints.persisted++;
+        }
+      }
+      this.setProblem(undefined);
+    }
+  }
+
+  /** Stops the timer and writes what is left. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    if (this.buffer.length > 0) {
+      this.logger.error({ rows: this.buffer.length, database: this.problem }, 'stopping with ledger rows that could not be written: they are lost');
+    }
+    if (this.checkpoints.persisted === 0 && this.problem === undefined) {
+      await forgetInstance(this.database.db, this.checkpoints.instanceId).catch(() => undefined);
+    }
+  }
+
+  /** USD recorded for a key since a time (flushed rows; the caller adds what it tracks in memory). */
+  spentSince(keyId: string, since: number): Promise<number> {
+    return spentSince(this.database.db, keyId, since);
+  }
+
+  /** Usage between two times, grouped; `keyId` limits it to one key (undefined = every key). */
+  async usage(options: UsageQuery): Promise<UsageBucket[]> {
+    await this.flush();
+    return usage(this.database.db, options);
+  }
+}

@@ -1,0 +1,93 @@
+/** The README's "Upstream resilience, shutdown and observability" table. */
+import type { Variable } from './table.js';
+
+export const RESILIENCE = [
+  {
+    env: 'FALLBACK_MODELS',
+    group: 'resilience',
+    field: 'fallback.models',
+    type: 'list',
+    doc: 'Comma-separated models tried in order on the main upstream when the requested one fails with 429, 5xx, a connection failure or a first-chunk timeout — only before the first chunk has reached the client, and within `UPSTREAM_TIMEOUT_MS` (each target gets an equal share of the time left, so a hung one leaves time for the next). Models whose context window is too small for the prompt are skipped, and so are models a budgeted key cannot be billed for.',
+  },
+  {
+    env: 'FALLBACK_OPENAI_BASE_URL',
+    group: 'resilience',
+    type: 'url',
+    doc: 'A second OpenAI-compatible upstream, tried last.',
+  },
+  {
+    env: 'FALLBACK_OPENAI_API_KEY',
+    group: 'resilience',
+    type: 'string',
+    doc: 'Its key (never logged or returned).',
+  },
+  {
+    env: 'FALLBACK_MODEL',
+    group: 'resilience',
+    type: 'string',
+    shown: 'the requested model',
+    doc: 'The model to ask the second upstream for.',
+  },
+  {
+    env: 'UPSTREAM_MAX_CONCURRENCY',
+    group: 'resilience',
+    field: 'upstreamMaxConcurrency',
+    type: 'integer',
+    min: 1,
+    max: 1_000_000,
+    default: 1_000,
+    doc: 'Upstream requests in flight at once (a stream holds one for its whole life).',
+  },
+  {
+    env: 'SHUTDOWN_GRACE_MS',
+    group: 'resilience',
+    field: 'shutdownGraceMs',
+    type: 'integer',
+    min: 0,
+    max: 3_600_000,
+    default: 10_000,
+    doc: 'After SIGTERM/SIGINT, how long running operations may finish before they are cut.',
+  },
+  {
+    env: 'METRICS',
+    group: 'resilience',
+    field: 'metrics',
+    type: 'boolean',
+    default: true,
+    doc: 'Serve Prometheus metrics at `GET /metrics`.',
+  },
+  {
+    env: 'METRICS_TOKEN',
+    group: 'resilience',
+    field: 'metricsToken',
+    type: 'string',
+    pattern: /^[\x21-\x7e]{16,}$/,
+    expected: 'at least 16 printable ASCII characters without spaces',
+    // Never quoted back: a config error goes to the logs, the token must not.
+    secret: true,
+    shown: '— (open)',
+    doc: 'When set, `GET /metrics` needs `Authorization: Bearer <token>` (compared in constant time; else 401 and no metrics). At least 16 printable characters, no spaces; never logged.',
+  },
+  {
+    env: 'LOG_PROMPTS',
+    group: 'resilience',
+    field: 'logPrompts',
+    type: 'boolean',
+    default: false,
+    doc: 'Put prompt and completion text in the logs (off: counts only).',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    group: 'resilience',
+    type: 'url',
+    shown: '— (tracing off)',
+    doc: 'Send OpenTelemetry traces over OTLP/HTTP to this collector (`/v1/traces` is appended; or set `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` to the full URL).',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    group: 'resilience',
+    type: 'url',
+    shown: '— (tracing off)',
+    doc: 'The full OTLP/HTTP traces URL, used as it is; it wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.',
+  },
+] as const satisfies readonly Variable[];
