@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { execute, parse, type DocumentNode, type ExecutionResult } from 'graphql';
 import { planSubscription, runEvent } from '../src/graphql/plugins/use-compiled-subscriptions.js';
 import { schema } from '../src/graphql/schema/index.js';
-import type { ChunkShape } from '../src/completion/completions.js';
+import type { ChunkShape } from '../src/completion/shapes.js';
 import { SUBSCRIPTION } from './clients.js';
 
 const document: DocumentNode = parse(SUBSCRIPTION);

@@ -1,39 +1,33 @@
 /**
- * The app factory: one HTTP server on which Yoga answers GraphQL over HTTP and SSE and
- * graphql-ws answers WebSocket upgrades, on the same path. Tests and `main` both use it.
+ * The composition root: builds the app from the configuration (opens and migrates the
+ * database, wires each service with exactly what it uses) and returns it, not listening yet.
+ * Tests and `main` both use it.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { NoSchemaIntrospectionCustomRule } from 'graphql';
-import { createYoga, type CORSOptions, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { DestinationStream, Logger } from 'pino';
-import { authenticate, logAuthMode } from './accounts/auth.js';
-import type { Context, Services } from './graphql/builder.js';
-import type { Target } from './completion/completions.js';
-import type { Config } from './config/index.js';
+import { Authenticator, logAuthMode } from './accounts/auth.js';
 import { openDatabase } from './accounts/db/index.js';
-import { createFrontDoor } from './server/http.js';
-import { KeyStore, type ApiKey } from './accounts/keys.js';
+import { KeyStore } from './accounts/keys.js';
 import { Ledger } from './accounts/ledger.js';
-import { Lifecycle } from './server/lifecycle.js';
-import { ConcurrencyLimiter } from './completion/limiter.js';
-import { StartPacer } from './completion/pacer.js';
-import { createLogger } from './observability/logger.js';
-import { Metrics } from './observability/metrics.js';
 import { Pricing } from './accounts/pricing.js';
 import { Quotas } from './accounts/quotas.js';
-import { useCompiledSubscriptions } from './graphql/plugins/use-compiled-subscriptions.js';
-import { useOperationLimits } from './graphql/plugins/use-operation-limits.js';
-import { useOperationMetrics } from './graphql/plugins/use-operation-metrics.js';
-import { requestIdOf, useRequestId } from './graphql/plugins/use-request-id.js';
-import { OpenAIProvider } from './upstream/openai/provider.js';
-import type { Provider } from './upstream/provider.js';
-import { SimulatorProvider } from './upstream/simulator.js';
-import { schema } from './graphql/schema/index.js';
+import { Admission } from './completion/admission.js';
+import { ConcurrencyLimiter } from './completion/limiter.js';
+import { StartPacer } from './completion/pacer.js';
+import { Routing } from './completion/routing.js';
+import { Completions } from './completion/service.js';
 import { preloadTokenizer } from './completion/tokens.js';
+import type { Config } from './config/index.js';
+import { createGatewayYoga } from './graphql/yoga.js';
+import { createLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
+import { contextFactory } from './server/context.js';
+import { createFrontDoor } from './server/http.js';
+import { Lifecycle } from './server/lifecycle.js';
 import { createWebSocketGateway } from './server/websocket.js';
+import { upstreamsFrom } from './upstream/from-config.js';
 
 export interface AppOptions {
   /** Where JSON log lines go; default stdout. Tests pass a stream to read them. */
@@ -41,11 +35,8 @@ export interface AppOptions {
 }
 
 export interface App {
-  yoga: YogaServerInstance<Record<string, unknown>, Context>;
   server: Server;
   logger: Logger;
-  provider: Provider;
-  metrics: Metrics;
   lifecycle: Lifecycle;
   keys: KeyStore;
   ledger: Ledger;
@@ -59,82 +50,6 @@ export interface App {
   stop(): Promise<void>;
 }
 
-const EXAMPLE_OPERATION = `# The subscription streams a completion as the model writes it.
-# With no OPENAI_API_KEY the gateway answers from its built-in simulator.
-subscription Stream {
-  completionStream(input: { messages: [{ role: USER, content: "Write a haiku about GraphQL" }], maxTokens: 60 }) {
-    accumulatedText
-    finishReason
-    usage { promptTokens completionTokens totalTokens }
-  }
-}
-
-mutation Complete {
-  complete(input: { messages: [{ role: USER, content: "How are you?" }], temperature: 0 }) {
-    model
-    text
-    usage { totalTokens }
-  }
-}
-`;
-
-function openAIProvider(config: Config, upstream: { apiKey: string | undefined; baseURL: string | undefined }): OpenAIProvider {
-  return new OpenAIProvider({
-    apiKey: upstream.apiKey,
-    baseURL: upstream.baseURL,
-    timeoutMs: config.upstreamTimeoutMs,
-    maxRetries: config.upstreamMaxRetries,
-    maxEventBytes: config.upstreamMaxEventBytes,
-    maxBodyBytes: config.upstreamMaxBodyBytes,
-  });
-}
-
-/** The main upstream with the requested model, then FALLBACK_MODELS on it, then the second upstream. */
-function targetPlan(config: Config): { provider: Provider; providers: Provider[]; targets: (model: string) => Target[] } {
-  if (config.upstream.kind === 'simulator') {
-    const provider = new SimulatorProvider({ tokenDelayMs: config.simulatorTokenDelayMs });
-    return { provider, providers: [provider], targets: (model) => [{ provider, model, upstream: 'simulator' }] };
-  }
-  const provider = openAIProvider(config, config.upstream);
-  const { models, upstream } = config.fallback;
-  const second = upstream ? openAIProvider(config, upstream) : undefined;
-  return {
-    provider,
-    providers: second ? [provider, second] : [provider],
-    targets: (model) => {
-      const targets: Target[] = [{ provider, model, upstream: 'primary' }];
-      for (const fallback of models) if (fallback !== model) targets.push({ provider, model: fallback, upstream: 'primary' });
-      if (second && upstream) targets.push({ provider: second, model: upstream.model ?? model, upstream: 'fallback' });
-      return targets;
-    },
-  };
-}
-
-/**
- * CORS from ALLOWED_ORIGINS: none (same origin only) by default; `*` for any origin but
- * never with credentials; otherwise only a listed origin, named back exactly (never the
- * opaque `null` that sandboxed iframes and file: pages send).
- */
-function corsFor(allowed: readonly string[]): false | ((request: Request) => CORSOptions) {
-  if (allowed.length === 0) return false;
-  if (allowed.includes('*')) return () => ({ origin: '*', credentials: false });
-  return (request) => {
-    const origin = request.headers.get('origin');
-    return origin !== null && allowed.includes(origin) ? { origin: [origin], credentials: true } : false;
-  };
-}
-
-/** Operation details the WebSocket layer puts in the initial context (HTTP derives them). */
-interface OperationInfo {
-  requestId?: string;
-  operationName?: string | null;
-  apiKey?: ApiKey | null;
-}
-
-/**
- * Builds the app: opens (and migrates) the database, wires the services, and returns an
- * app that is not listening yet.
- */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.logLevel, options.logDestination);
   const database = await openDatabase(config.databaseUrl);
@@ -145,93 +60,40 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await ledger.recover();
   const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
   const pricing = new Pricing(config.modelPrices);
-  const { provider, providers, targets } = targetPlan(config);
-  const secrets = [
-    config.upstream.kind === 'openai' ? config.upstream.apiKey : undefined,
-    config.fallback.upstream?.apiKey,
-  ].filter((s): s is string => Boolean(s));
+  const upstreams = upstreamsFrom(config);
+  const routing = new Routing(upstreams, config.fallback.models);
   const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
   const lifecycle = new Lifecycle();
-  const limiter = new ConcurrencyLimiter(
-    config.upstreamMaxConcurrency,
-    config.upstreamQueueLimit,
-    config.upstreamQueueTimeoutMs,
-  );
-  const services: Services = {
-    config,
-    provider,
-    targets,
-    limiter,
-    pacer: new StartPacer(config.upstreamStartsPerTurn),
-    lifecycle,
-    metrics,
-    logger,
-    secrets,
-    keys,
-    quotas,
-    ledger,
-    pricing,
-  };
-  const { limits } = config;
-  // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
-  // offline). It is loaded on the first page view, not at start (it costs ~45 MB), and
-  // rendered once.
-  let graphiqlPage: Promise<string> | undefined;
-
-  const plugins: Plugin[] = [
-    useRequestId(),
-    useCompiledSubscriptions(config.compiledSubscriptions),
-    useOperationMetrics(metrics),
-    ...useOperationLimits(limits),
-    // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
-    // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
-    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
-  ];
-  // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
-  if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
-
-  const yoga = createYoga<Record<string, unknown>, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    landingPage: false,
-    // http.ts caps the body before Yoga sees it; Yoga's own cap would re-stream every body.
-    maxRequestBodySize: false,
-    batching: limits.batchLimit > 0 ? { limit: limits.batchLimit } : false,
-    cors: corsFor(limits.allowedOrigins),
-    graphiql: limits.graphiql
-      ? {
-          title: 'LLM GraphQL Gateway',
-          defaultQuery: EXAMPLE_OPERATION,
-          additionalHeaders: { 'x-graphql-yoga-csrf': 'graphiql' },
-        }
-      : false,
-    renderGraphiQL: (graphiqlOptions) =>
-      (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) =>
-        renderGraphiQL(graphiqlOptions),
-      )),
-    plugins,
-    logging: {
-      debug: (...args: unknown[]) => logger.debug({ args }, 'yoga'),
-      info: (...args: unknown[]) => logger.info({ args }, 'yoga'),
-      warn: (...args: unknown[]) => logger.warn({ args }, 'yoga'),
-      error: (...args: unknown[]) => logger.error({ err: args[0] }, 'yoga'),
+  const limiter = new ConcurrencyLimiter(config.upstreamMaxConcurrency, config.upstreamQueueLimit, config.upstreamQueueTimeoutMs);
+  const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics);
+  const completions = new Completions(
+    routing,
+    {
+      admission,
+      quotas,
+      pricing,
+      ledger,
+      metrics,
+      logger,
+      secrets: upstreams.secrets,
+      reserveCompletionTokens: config.reserveCompletionTokens,
+      logPrompts: config.logPrompts,
     },
-    context: async (initial: YogaInitialContext & OperationInfo): Promise<Context> => ({
-      services,
-      signal: initial.request?.signal,
-      requestId: initial.requestId ?? requestIdOf(initial.request),
-      operationName: initial.operationName ?? initial.params.operationName ?? null,
-      // Over graphql-ws the socket layer has authenticated already and passes the key.
-      apiKey: initial.apiKey !== undefined ? initial.apiKey : await authenticate(services, initial.request.headers.get('authorization')),
-    }),
-  });
+    lifecycle,
+    config,
+  );
+  const auth = new Authenticator(keys, config.requireAuth);
+  const input = { defaultModel: config.defaultModel, maxIdentifierChars: config.maxIdentifierChars };
+  const context = contextFactory({ completions, keys, quotas, ledger, input }, auth);
+  const yoga = createGatewayYoga(config, context, metrics, logger);
+  const { limits } = config;
 
   const server = createServer(
     createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes }),
   );
   const websockets = createWebSocketGateway({
     yoga,
-    authenticate: (authorization) => authenticate(services, authorization),
+    authenticate: (authorization) => auth.authenticate(authorization),
     limits: config.websocket,
     allowedOrigins: limits.allowedOrigins,
     trustProxy: limits.trustProxy,
@@ -250,11 +112,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   let stopping: Promise<void> | undefined;
   return {
-    yoga,
     server,
     logger,
-    provider,
-    metrics,
     lifecycle,
     keys,
     ledger,
@@ -275,8 +134,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       logger.info(
         {
           url: `${url}/graphql`,
-          upstream: provider.description,
-          fallbacks: targets(config.defaultModel).slice(1).map((t) => `${t.upstream}:${t.model}`),
+          upstream: upstreams.main.description,
+          fallbacks: routing.targets(config.defaultModel).slice(1).map((t) => `${t.upstream}:${t.model}`),
           defaultModel: config.defaultModel,
         },
         config.upstream.kind === 'simulator'
@@ -304,7 +163,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         await closed;
         clearTimeout(force);
         await yoga.dispose();
-        await Promise.all(providers.map((p) => p.close?.() ?? Promise.resolve()));
+        await Promise.all(upstreams.all.map((p) => p.close?.() ?? Promise.resolve()));
         // Every operation has finished (or was cut) and recorded its row: write them all.
         await ledger.close();
         await database.close();

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SSEDecoder, type SSEvent } from '../src/upstream/openai/sse.js';
-import { UpstreamAnswerError } from '../src/graphql/errors.js';
+import { ProviderError } from '../src/upstream/provider.js';
 
 const MiB = 1024 * 1024;
 
@@ -80,7 +80,7 @@ describe('SSEDecoder', () => {
     const decoder = new SSEDecoder(() => undefined, 1024);
     decoder.write(Buffer.from('data: ' + 'x'.repeat(600)));
     expect(decoder.bufferedBytes).toBe(606);
-    expect(() => decoder.write(Buffer.from('x'.repeat(600)))).toThrow(UpstreamAnswerError);
+    expect(() => decoder.write(Buffer.from('x'.repeat(600)))).toThrow(ProviderError);
     expect(decoder.bufferedBytes).toBe(0);
 
     // 606 characters but 1,206 bytes.
@@ -89,7 +89,7 @@ describe('SSEDecoder', () => {
     expect(wide.bufferedBytes).toBe(0);
 
     // A whole event over the cap inside one read.
-    expect(() => decode([Buffer.from(`data: ${'x'.repeat(2000)}\n\ndata: ok\n\n`)], 1024)).toThrow(UpstreamAnswerError);
+    expect(() => decode([Buffer.from(`data: ${'x'.repeat(2000)}\n\ndata: ok\n\n`)], 1024)).toThrow(ProviderError);
     // The cap is per event, not per stream.
     const many = Buffer.from(`data: ${'x'.repeat(500)}\n\n`.repeat(1000));
     expect(decode([many], 1024)).toHaveLength(1000);

@@ -6,9 +6,8 @@
  */
 import type { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import type { Services } from '../graphql/builder.js';
 import { ErrorCode, gatewayError } from '../graphql/errors.js';
-import type { ApiKey } from './keys.js';
+import type { ApiKey, KeyStore } from './keys.js';
 
 export function unauthenticated(message: string): GraphQLError {
   // `http.status`: Yoga answers HTTP requests that fail this way with a 401.
@@ -23,18 +22,27 @@ export function tokenFrom(authorization: unknown): string | undefined {
   return match?.[1] ?? (value === '' ? undefined : value);
 }
 
-/** The caller's key, null when the gateway runs open; throws UNAUTHENTICATED otherwise. */
-export async function authenticate(services: Services, authorization: unknown): Promise<ApiKey | null> {
-  const token = tokenFrom(authorization);
-  if (token !== undefined) {
-    const key = await services.keys.authenticate(token);
-    if (!key) throw unauthenticated('The gateway API key is not valid (unknown or revoked)');
-    return key;
+/** Resolves an Authorization value to the caller's key, the same way for every transport. */
+export class Authenticator {
+  constructor(
+    private readonly keys: KeyStore,
+    /** GATEWAY_REQUIRE_AUTH: a key is required even while none exists. */
+    private readonly requireAuth: boolean,
+  ) {}
+
+  /** The caller's key, null when the gateway runs open; throws UNAUTHENTICATED otherwise. */
+  async authenticate(authorization: unknown): Promise<ApiKey | null> {
+    const token = tokenFrom(authorization);
+    if (token !== undefined) {
+      const key = await this.keys.authenticate(token);
+      if (!key) throw unauthenticated('The gateway API key is not valid (unknown or revoked)');
+      return key;
+    }
+    if (this.requireAuth || (await this.keys.keyCount()) > 0) {
+      throw unauthenticated('A gateway API key is required: send Authorization: Bearer gk_…');
+    }
+    return null;
   }
-  if (services.config.requireAuth || (await services.keys.keyCount()) > 0) {
-    throw unauthenticated('A gateway API key is required: send Authorization: Bearer gk_…');
-  }
-  return null;
 }
 
 /**

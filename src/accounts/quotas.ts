@@ -19,7 +19,7 @@ export interface Estimate {
   stream: boolean;
 }
 
-export interface Admission {
+export interface Reservation {
   /** Replaces the reservation with what was really used. Call exactly once. */
   settle(actual: { tokens: number; costUsd: number | null }): void;
 }
@@ -84,7 +84,7 @@ export class Quotas {
   ) {}
 
   /** Throws RATE_LIMITED or QUOTA_EXCEEDED, or reserves the estimate and returns its admission. */
-  async admit(key: ApiKey, estimate: Estimate): Promise<Admission> {
+  async admit(key: ApiKey, estimate: Estimate): Promise<Reservation> {
     const { limits } = key;
     // Spend is seeded from the ledger before this process adds to it (a fallback to a priced
     // model can bill an unpriced request), so nothing is lost or counted twice.

@@ -4,7 +4,7 @@
  */
 import type { GraphQLError } from 'graphql';
 import { createGraphQLError } from 'graphql-yoga';
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import { ProviderError } from '../upstream/provider.js';
 
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
@@ -30,6 +30,8 @@ export const ErrorCode = {
   CLIENT_TOO_SLOW: 'CLIENT_TOO_SLOW',
   /** The client went away before the answer; nobody reads this, but it keeps the logs honest. */
   CLIENT_CLOSED: 'CLIENT_CLOSED',
+  /** An HTTP request body over MAX_BODY_BYTES (HTTP 413). */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -74,19 +76,6 @@ export class ClientTooSlow extends Error {
 /** Upstream text (error messages) is cut to this many characters before a client or a log sees it. */
 const MAX_UPSTREAM_TEXT = 1_000;
 
-/**
- * The gateway refused what an upstream sent: more than one of its size caps allows
- * (`UPSTREAM_MAX_EVENT_BYTES`, `UPSTREAM_MAX_BODY_BYTES`), or not the kind of answer asked
- * for (an HTML page where an event stream was due, a stream with no event). The message is
- * the gateway's own words, never upstream text, so it goes to the client as it is.
- */
-export class UpstreamAnswerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UpstreamAnswerError';
-  }
-}
-
 /** Removes the upstream key, and anything shaped like an OpenAI key, from upstream text. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text.length > 4 * MAX_UPSTREAM_TEXT ? text.slice(0, 4 * MAX_UPSTREAM_TEXT) : text;
@@ -96,34 +85,9 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 /**
- * How long an upstream asked to wait, in ms: `retry-after-ms`, else `retry-after` in
- * seconds or as an HTTP date. Undefined when neither says; callers bound the value.
- */
-export function retryAfterMs(header: (name: string) => string | null | undefined): number | undefined {
-  const ms = Number.parseFloat(header('retry-after-ms') ?? '');
-  if (!Number.isNaN(ms)) return ms;
-  const after = header('retry-after');
-  if (!after) return undefined;
-  const seconds = Number.parseFloat(after);
-  if (!Number.isNaN(seconds)) return seconds * 1000;
-  const at = Date.parse(after);
-  return Number.isNaN(at) ? undefined : at - Date.now();
-}
-
-function positive(ms: number | undefined): number | undefined {
-  return ms !== undefined && ms > 0 ? ms : undefined;
-}
-
-// `instanceof` narrows the SDK's generic error to APIError<any, any, any>; pin its defaults.
-function asApiError(error: unknown): APIError | undefined {
-  return error instanceof APIError ? (error as APIError) : undefined;
-}
-
-/**
  * Maps whatever an upstream call threw into a typed error. `signal` is the call's own
  * signal: when a gateway timer aborted it, the transport only reports "aborted", and
- * the signal's reason says why. Upstream failures arrive as the openai SDK's error
- * classes (upstream-client.ts builds them as the SDK does).
+ * the signal's reason says why. Providers fail with a `ProviderError` (upstream/provider.ts).
  */
 export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: readonly string[]): GraphQLError {
   if (signal.aborted && signal.reason instanceof UpstreamTimeout) {
@@ -132,51 +96,39 @@ export function mapUpstreamError(error: unknown, signal: AbortSignal, secrets: r
   if (signal.aborted && signal.reason instanceof ClientTooSlow) {
     return gatewayError(ErrorCode.CLIENT_TOO_SLOW, signal.reason.message, { timeoutMs: signal.reason.ms });
   }
-  if (error instanceof APIConnectionTimeoutError) {
-    return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, 'The upstream did not answer in time');
-  }
-  if (error instanceof APIConnectionError) {
-    return gatewayError(ErrorCode.UPSTREAM_ERROR, 'Could not reach the upstream');
-  }
-  const apiError = asApiError(error);
-  if (apiError) {
-    const status = apiError.status;
-    // An upstream's own code is short (`rate_limit_exceeded`); anything else is not passed on.
-    const code = typeof apiError.code === 'string' && apiError.code.length <= 100 ? apiError.code : undefined;
-    const extensions = { upstreamStatus: status ?? null, upstreamCode: code ?? null };
-    if (status === 401 || status === 403) {
+  if (error instanceof ProviderError) return providerError(error, secrets);
+  // A connection that died mid-body surfaces as a plain error from fetch, a malformed
+  // answer as a TypeError or SyntaxError: neither detail is the client's business.
+  return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream failed: the connection broke or the answer was malformed');
+}
+
+function providerError(error: ProviderError, secrets: readonly string[]): GraphQLError {
+  const { status, code, retryAfterMs } = error.upstream;
+  const extensions = { upstreamStatus: status ?? null, upstreamCode: code ?? null };
+  switch (error.failure) {
+    case 'timeout':
+      return gatewayError(ErrorCode.UPSTREAM_TIMEOUT, 'The upstream did not answer in time');
+    case 'unreachable':
+      return gatewayError(ErrorCode.UPSTREAM_ERROR, 'Could not reach the upstream');
+    case 'bad_answer':
+      return gatewayError(ErrorCode.UPSTREAM_ERROR, error.message);
+    case 'auth':
       // OpenAI's 401 message quotes the key it was given: never pass it on.
       return gatewayError(
         ErrorCode.UPSTREAM_AUTH_FAILED,
         "The upstream refused the gateway's credentials; the gateway operator must fix its upstream API key",
         extensions,
       );
-    }
-    if (status === 429) {
+    case 'rate_limited':
       return gatewayError(ErrorCode.RATE_LIMITED, 'The upstream is rate limiting requests; retry later', {
         ...extensions,
-        retryAfterMs: positive(retryAfterMs((name) => apiError.headers?.get(name))) ?? null,
+        retryAfterMs: retryAfterMs ?? null,
       });
-    }
-    const message = redact(upstreamMessage(apiError), secrets);
-    if (code === 'context_length_exceeded' || /maximum context length|context window/i.test(message)) {
-      return gatewayError(ErrorCode.CONTEXT_LENGTH_EXCEEDED, `The upstream refused the request as too long: ${message}`, extensions);
-    }
-    if (status === undefined || status >= 500) {
-      return gatewayError(ErrorCode.UPSTREAM_ERROR, `The upstream failed: ${message}`, extensions);
-    }
-    return gatewayError(ErrorCode.UPSTREAM_REJECTED, `The upstream rejected the request: ${message}`, extensions);
+    case 'context_length':
+      return gatewayError(ErrorCode.CONTEXT_LENGTH_EXCEEDED, `The upstream refused the request as too long: ${redact(error.message, secrets)}`, extensions);
+    case 'failed':
+      return gatewayError(ErrorCode.UPSTREAM_ERROR, `The upstream failed: ${redact(error.message, secrets)}`, extensions);
+    case 'rejected':
+      return gatewayError(ErrorCode.UPSTREAM_REJECTED, `The upstream rejected the request: ${redact(error.message, secrets)}`, extensions);
   }
-  if (error instanceof UpstreamAnswerError) return gatewayError(ErrorCode.UPSTREAM_ERROR, error.message);
-  // A connection that died mid-body surfaces as a plain error from fetch, a malformed
-  // answer as a TypeError or SyntaxError: neither detail is the client's business.
-  return gatewayError(ErrorCode.UPSTREAM_ERROR, 'The upstream failed: the connection broke or the answer was malformed');
-}
-
-function upstreamMessage(error: APIError): string {
-  const body: unknown = error.error;
-  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
-    return body.message;
-  }
-  return error.message;
 }

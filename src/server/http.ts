@@ -57,12 +57,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
-function graphqlError(res: ServerResponse, status: number, code: string, message: string): void {
+function graphqlError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
   // `connection: close`: the rest of a refused body is never read, so the socket can't be reused.
   sendJson(res, status, { errors: [{ message, extensions: { code } }] }, { connection: 'close' });
 }
-
-const PAYLOAD_TOO_LARGE = 'PAYLOAD_TOO_LARGE';
 
 /** Reads the body into memory, refusing it as soon as it passes `max` bytes. */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too large'> {
@@ -87,7 +85,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too larg
 export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { yoga, lifecycle, metrics, metricsToken, ledgerHealth, maxBodyBytes } = options;
   const tooLarge = (res: ServerResponse): void =>
-    graphqlError(res, 413, PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
+    graphqlError(res, 413, ErrorCode.PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
 
   return (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];

@@ -118,3 +118,53 @@ export interface Provider {
   /** Releases pooled upstream connections (at shutdown, after the drain). */
   close?(): Promise<void>;
 }
+
+/**
+ * How an upstream call failed, in the gateway's terms:
+ * - `unreachable`: no connection could be made;
+ * - `timeout`: the transport's own connect or headers timeout;
+ * - `auth`: the upstream refused the gateway's credentials (401, 403);
+ * - `rate_limited`: 429;
+ * - `context_length`: the prompt does not fit the model;
+ * - `rejected`: any other refusal of the request (4xx);
+ * - `failed`: the upstream's own failure (5xx, or an error event in a stream);
+ * - `bad_answer`: the gateway refused what came back (over a size cap, not the kind of
+ *   answer asked for); the message is the gateway's own words.
+ */
+export type ProviderFailure =
+  | 'unreachable'
+  | 'timeout'
+  | 'auth'
+  | 'rate_limited'
+  | 'context_length'
+  | 'rejected'
+  | 'failed'
+  | 'bad_answer';
+
+/** What the upstream said about a failure, where it said it. */
+export interface UpstreamDetail {
+  status?: number | null;
+  /** The upstream's own short code (`rate_limit_exceeded`). */
+  code?: string | null;
+  /** How long the upstream asked to wait (429), in ms. */
+  retryAfterMs?: number | null;
+}
+
+/**
+ * What every provider throws for a failed call, so no SDK or transport type leaks out of
+ * `upstream/`; `graphql/errors.ts` turns it into a client's `extensions.code`. The message
+ * may be upstream text (it is redacted and cut before a client or a log sees it), except
+ * for `bad_answer`. Anything else a provider throws (a socket that died mid-body, JSON that
+ * does not parse) is a broken answer, whose details are not the client's business.
+ */
+export class ProviderError extends Error {
+  constructor(
+    readonly failure: ProviderFailure,
+    message: string,
+    readonly upstream: UpstreamDetail = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProviderError';
+  }
+}

@@ -1,8 +1,8 @@
 import type { GraphQLError, GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
-import { precheck, runCompletion, streamCompletion, type ChunkShape, type CompletionShape, type RunOptions } from '../../completion/completions.js';
+import type { Caller } from '../../completion/operation.js';
+import type { BilledUsage, ChunkShape, CompletionShape } from '../../completion/shapes.js';
 import type { Context } from '../builder.js';
-import type { BilledUsage } from '../../completion/completions.js';
 import type { Choice, TokenLogprob, TopLogprob } from '../../upstream/provider.js';
 import { checkInput, prepareRequest } from '../../completion/request.js';
 
@@ -184,9 +184,8 @@ const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk').impl
   }),
 });
 
-function runOptions(ctx: Context, info: GraphQLResolveInfo): RunOptions {
+function callerOf(ctx: Context, info: GraphQLResolveInfo): Caller {
   return {
-    ...ctx.services,
     key: ctx.apiKey,
     requestId: ctx.requestId,
     // Clients often send a named operation without `operationName`: the document knows it.
@@ -204,10 +203,10 @@ builder.mutationField('complete', (t) =>
     description: 'Runs a completion and returns it whole.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     resolve: async (_root, { input }, ctx, info) => {
-      const options = runOptions(ctx, info);
-      const request = checkInput(input, options.config.defaultModel, options.config.maxIdentifierChars);
-      precheck(request, options, 'mutation');
-      return runCompletion(await prepareRequest(request), options, ctx.signal);
+      const caller = callerOf(ctx, info);
+      const request = checkInput(input, ctx.input.defaultModel, ctx.input.maxIdentifierChars);
+      ctx.completions.precheck(request, caller, 'mutation');
+      return ctx.completions.complete(await prepareRequest(request), caller, ctx.signal);
     },
   }),
 );
@@ -219,10 +218,10 @@ builder.subscriptionField('completionStream', (t) =>
       'Runs a completion and streams it as the model writes it. Leaving the subscription cancels the upstream request at once.',
     args: { input: t.arg({ type: CompletionInput, required: true, description: 'What to complete, and how.' }) },
     subscribe: async (_root, { input }, ctx, info) => {
-      const options = runOptions(ctx, info);
-      const request = checkInput(input, options.config.defaultModel, options.config.maxIdentifierChars);
-      precheck(request, options, 'subscription');
-      return streamCompletion(await prepareRequest(request), options);
+      const caller = callerOf(ctx, info);
+      const request = checkInput(input, ctx.input.defaultModel, ctx.input.maxIdentifierChars);
+      ctx.completions.precheck(request, caller, 'subscription');
+      return ctx.completions.stream(await prepareRequest(request), caller);
     },
     resolve: (event: ChunkShape | GraphQLError) => {
       if (event instanceof Error) throw event;

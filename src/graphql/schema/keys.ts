@@ -164,7 +164,7 @@ builder.queryField('me', (t) =>
     description: 'The calling key and its usage; null while the gateway runs open (no keys).',
     resolve: async (_root, _args, ctx) => {
       if (!ctx.apiKey) return null;
-      return { key: ctx.apiKey, usage: await ctx.services.quotas.usage(ctx.apiKey) };
+      return { key: ctx.apiKey, usage: await ctx.quotas.usage(ctx.apiKey) };
     },
   }),
 );
@@ -192,7 +192,7 @@ builder.queryField('usage', (t) =>
         }
         scope = ctx.apiKey.id;
       }
-      return ctx.services.ledger.usage({ from, to, groupBy: args.groupBy, keyId: scope });
+      return ctx.ledger.usage({ from, to, groupBy: args.groupBy, keyId: scope });
     },
   }),
 );
@@ -205,9 +205,9 @@ builder.mutationField('createApiKey', (t) =>
     resolve: async (_root, { input }, ctx) => {
       requireAdmin(ctx);
       if (input.name.trim() === '') throw badInput('name', 'must not be empty');
-      const maxChars = ctx.services.config.maxIdentifierChars;
+      const maxChars = ctx.input.maxIdentifierChars;
       if (input.name.length > maxChars) throw badInput('name', `at most ${maxChars} characters, got ${input.name.length}`);
-      return ctx.services.keys.create({ name: input.name.trim(), admin: input.admin ?? false, limits: limitsFrom(input.limits) });
+      return ctx.keys.create({ name: input.name.trim(), admin: input.admin ?? false, limits: limitsFrom(input.limits) });
     },
   }),
 );
@@ -219,7 +219,7 @@ builder.mutationField('revokeApiKey', (t) =>
     args: { id: t.arg.id({ required: true, description: 'The key’s id.' }) },
     resolve: async (_root, { id }, ctx) => {
       requireAdmin(ctx);
-      const key = await ctx.services.keys.revoke(String(id));
+      const key = await ctx.keys.revoke(String(id));
       if (!key) throw badInput('id', `no live key with id ${String(id)}`);
       return key;
     },
@@ -236,7 +236,7 @@ builder.mutationField('updateApiKeyLimits', (t) =>
     },
     resolve: async (_root, { id, limits }, ctx) => {
       requireAdmin(ctx);
-      const key = await ctx.services.keys.setLimits(String(id), limitsFrom(limits));
+      const key = await ctx.keys.setLimits(String(id), limitsFrom(limits));
       if (!key) throw badInput('id', `no key with id ${String(id)}`);
       return key;
     },

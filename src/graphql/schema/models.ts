@@ -1,5 +1,4 @@
 import { builder } from '../builder.js';
-import { mapUpstreamError, UpstreamTimeout } from '../errors.js';
 import type { ModelInfo } from '../../upstream/provider.js';
 import { contextWindow } from '../../completion/tokens.js';
 
@@ -23,17 +22,6 @@ builder.queryField('models', (t) =>
   t.field({
     type: [ModelRef],
     description: 'The models the configured upstream lists (the built-in simulator lists its own).',
-    resolve: async (_root, _args, ctx) => {
-      const controller = new AbortController();
-      const ms = ctx.services.config.upstreamTimeoutMs;
-      const timer = setTimeout(() => controller.abort(new UpstreamTimeout('response', ms)), ms);
-      try {
-        return await ctx.services.provider.models(controller.signal);
-      } catch (error) {
-        throw mapUpstreamError(error, controller.signal, ctx.services.secrets);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    resolve: (_root, _args, ctx) => ctx.completions.models(),
   }),
 );

@@ -5,11 +5,11 @@
  * connection, which could not be reused mid-body, is closed.
  */
 import type { Dispatcher } from 'undici';
-import { UpstreamAnswerError } from '../../graphql/errors.js';
+import { ProviderError } from '../provider.js';
 
 type Body = Dispatcher.ResponseData['body'];
 
-/** The whole body as text; over `maxBytes`, destroys it and rejects with an UpstreamAnswerError. */
+/** The whole body as text; over `maxBytes`, destroys it and rejects with a `bad_answer` ProviderError. */
 export function readCapped(body: Body, maxBytes: number): Promise<string> {
   return read(body, maxBytes, true);
 }
@@ -40,7 +40,7 @@ function read(body: Body, maxBytes: number, refuseMore: boolean): Promise<string
       body.destroy();
       if (refuseMore) {
         chunks.length = 0;
-        reject(new UpstreamAnswerError(`The upstream sent a body over UPSTREAM_MAX_BODY_BYTES (${maxBytes} bytes)`));
+        reject(new ProviderError('bad_answer', `The upstream sent a body over UPSTREAM_MAX_BODY_BYTES (${maxBytes} bytes)`));
         return;
       }
       chunks.push(chunk.subarray(0, maxBytes - size));

@@ -7,12 +7,10 @@
  * (WHATWG fetch, `Request`/`Headers`/`ReadableStream` objects, header building, debug
  * formatting that runs even at `warn`) costs about 1.2 ms of CPU per call and 30 KiB per
  * open stream, against about 0.08 ms and a few KiB here (bench/README.md). Failures are
- * still the SDK's own error classes (`APIError.generate`, `APIConnectionError`, …), built
- * the way the SDK builds them, so `mapUpstreamError` stays the one place that maps them.
+ * read the way the SDK reads them, and become `ProviderError`s in errors.ts.
  */
-import { errors as undiciErrors, type Dispatcher } from 'undici';
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
-import { retryAfterMs } from '../../graphql/errors.js';
+import type { Dispatcher } from 'undici';
+import { connectionFailure, httpFailure, retryAfterMs } from './errors.js';
 import { readPrefix } from './body.js';
 import { Connections } from './connections.js';
 
@@ -124,7 +122,7 @@ export class UpstreamClient {
       // An error body only needs its message: a huge or endless one is cut, not held.
       const text = await readPrefix(response.body, MAX_ERROR_BODY_BYTES).catch((error: unknown) => String(error));
       const json = parseJSON(text);
-      throw APIError.generate(status, json, json === undefined ? text : undefined, toHeaders(responseHeaders));
+      throw httpFailure(status, json, text, toHeaders(responseHeaders));
     }
   }
 
@@ -162,13 +160,6 @@ function parseJSON(text: string): object | undefined {
   } catch {
     return undefined;
   }
-}
-
-function connectionFailure(error: unknown): APIError {
-  if (error instanceof undiciErrors.ConnectTimeoutError || error instanceof undiciErrors.HeadersTimeoutError) {
-    return new APIConnectionTimeoutError({ message: 'Request timed out.' });
-  }
-  return new APIConnectionError({ message: 'Connection error.', cause: error instanceof Error ? error : undefined });
 }
 
 /** Whether a wait of `ms` from now ends before `deadline` (`performance.now()` clock). */

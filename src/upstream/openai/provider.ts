@@ -3,7 +3,6 @@
  * (snake_case, `choices[].delta`, `stream_options`, …); the wire types are the official
  * SDK's, the HTTP is `UpstreamClient`'s.
  */
-import { APIError } from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -30,7 +29,8 @@ import type {
   TokenLogprob,
   Usage,
 } from '../provider.js';
-import { UpstreamAnswerError } from '../../graphql/errors.js';
+import { ProviderError } from '../provider.js';
+import { streamFailure } from './errors.js';
 import { readCapped } from './body.js';
 import { assertEventStream, decodeEvents } from './sse.js';
 import { UpstreamClient, type UpstreamClientOptions, type UpstreamResponse } from './client.js';
@@ -176,7 +176,7 @@ export class OpenAIProvider implements Provider {
     // stream) is a failure, not an empty completion.
     let seen = false;
     const onEnd = (): void => {
-      if (!seen) throw new UpstreamAnswerError('The upstream ended the stream without sending a single event');
+      if (!seen) throw new ProviderError('bad_answer', 'The upstream ended the stream without sending a single event');
     };
     return decodeEvents<StreamDelta>(response.body, (sse, out) => {
       // Anything after `[DONE]` is ignored, as the SDK does.
@@ -186,8 +186,8 @@ export class OpenAIProvider implements Provider {
         return;
       }
       const data = JSON.parse(sse.data) as (ChatCompletionChunk | Completion) & { error?: unknown };
-      // An error sent in the stream: the SDK's own shape, so it maps like any other.
-      if (data.error || sse.event === 'error') throw new APIError(undefined, data.error ?? data, undefined, undefined);
+      // An error sent in the stream: read as the SDK reads it, so it maps like any other.
+      if (data.error || sse.event === 'error') throw streamFailure(data.error ?? data);
       seen = true;
       if (chat) chatDeltas(data as ChatCompletionChunk, out);
       else textDeltas(data as Completion, out);

@@ -18,7 +18,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
-import { UpstreamAnswerError } from '../../graphql/errors.js';
+import { ProviderError } from '../provider.js';
 
 type Body = Dispatcher.ResponseData['body'];
 
@@ -41,7 +41,7 @@ const BOM = 0xfeff;
  * arrives; only new text is searched for the blank line, and whether the open event ends
  * in a newline is carried over, so a blank line cut between two reads is still seen. An
  * open event over `maxEventBytes` (UTF-8 bytes since the previous event's end) is dropped
- * and `write` throws an `UpstreamAnswerError`.
+ * and `write` throws a `ProviderError` (`bad_answer`).
  */
 export class SSEDecoder {
   private readonly utf8 = new StringDecoder('utf8');
@@ -141,7 +141,7 @@ export class SSEDecoder {
 
   private overflow(): never {
     this.take();
-    throw new UpstreamAnswerError(`The upstream sent an event over UPSTREAM_MAX_EVENT_BYTES (${this.maxEventBytes} bytes)`);
+    throw new ProviderError('bad_answer', `The upstream sent an event over UPSTREAM_MAX_EVENT_BYTES (${this.maxEventBytes} bytes)`);
   }
 }
 
@@ -287,5 +287,5 @@ export function assertEventStream(headers: Dispatcher.ResponseData['headers'], b
   // Only a well-formed media type is quoted: the message must not carry upstream text.
   const mime = (type.split(';')[0] ?? '').trim();
   const shown = /^[\w.+-]{1,64}\/[\w.+-]{1,64}$/.test(mime) ? mime : 'another content-type';
-  throw new UpstreamAnswerError(`The upstream answered a stream request with ${shown}, not an event stream`);
+  throw new ProviderError('bad_answer', `The upstream answered a stream request with ${shown}, not an event stream`);
 }

@@ -1,0 +1,162 @@
+/** One streamed upstream call, relayed chunk by chunk: sentinels held back, timers kept, usage kept. */
+import { ClientTooSlow, UpstreamTimeout } from '../graphql/errors.js';
+import { ProviderError, type CallEvents, type CompletionRequest, type Provider, type Usage } from '../upstream/provider.js';
+import { abortable, type Deadline } from './deadline.js';
+import type { Operation } from './operation.js';
+import type { PreparedRequest } from './request.js';
+import { SentinelFilter } from './sentinels.js';
+import { sumUsage, type ChunkShape } from './shapes.js';
+
+/** The timers and caps of a stream (from the configuration). */
+export interface StreamSettings {
+  /** UPSTREAM_TIMEOUT_MS: the whole wait for the first chunk, over every target. */
+  upstreamTimeoutMs: number;
+  /** UPSTREAM_IDLE_TIMEOUT_MS: the longest silence between two chunks. */
+  upstreamIdleTimeoutMs: number;
+  /** CLIENT_STALL_TIMEOUT_MS: how long a client may read nothing. */
+  clientStallTimeoutMs: number;
+  /** UPSTREAM_MAX_BODY_BYTES: the most text one stream may carry. */
+  upstreamMaxBodyBytes: number;
+}
+
+interface ChoiceState {
+  filter: SentinelFilter;
+  text: string;
+}
+
+/** What one streamed attempt has produced so far: enough to bill a stream that breaks off. */
+export class StreamProgress {
+  readonly choices = new Map<number, ChoiceState>();
+  upstreamUsage: Usage | null = null;
+  lengthCut = false;
+  /** Characters of text produced over all choices. */
+  textLength = 0;
+  /** Deltas that carried text or a finish reason. */
+  deltas = 0;
+
+  constructor(private readonly prepared: PreparedRequest) {}
+
+  choice(index: number): ChoiceState {
+    let state = this.choices.get(index);
+    if (!state) {
+      state = { filter: new SentinelFilter(), text: '' };
+      this.choices.set(index, state);
+    }
+    return state;
+  }
+
+  /**
+   * The upstream's own count when it sent one, else ours over the text produced (counted
+   * without holding the event loop: 80 KB of space-free output once held it 3.7 s).
+   */
+  async usage(): Promise<Usage> {
+    if (this.upstreamUsage) return this.upstreamUsage;
+    const texts = [...this.choices.values()].map((c) => c.text);
+    // Texts only grow: the same total length is the same texts, counted once (the last
+    // chunk and the operation's end both ask).
+    const length = texts.reduce((sum, t) => sum + t.length, 0);
+    if (this.counted?.length !== length) {
+      this.counted = { length, usage: sumUsage(this.prepared.promptTokens, await this.prepared.tokenizer.countAllAsync(texts)) };
+    }
+    return this.counted.usage;
+  }
+
+  private counted: { length: number; usage: Usage } | undefined;
+}
+
+/**
+ * Streams one upstream call to `emit`, keeping what it produced in `progress`. Throws on
+ * any failure (the caller decides between fallback and error).
+ */
+export async function relay(
+  provider: Provider,
+  request: CompletionRequest,
+  controller: AbortController,
+  /** Armed for the first chunk (this attempt's share of UPSTREAM_TIMEOUT_MS) by the caller. */
+  deadline: Deadline,
+  events: CallEvents,
+  progress: StreamProgress,
+  operation: Operation,
+  settings: StreamSettings,
+  /** Returns a promise only when the client is behind: the relay then waits for it. */
+  emit: (chunk: ChunkShape) => Promise<void> | undefined,
+): Promise<void> {
+  const { upstreamIdleTimeoutMs: idleMs, clientStallTimeoutMs: stallMs, upstreamMaxBodyBytes: maxText } = settings;
+  const idle = (): Error => new UpstreamTimeout('next chunk', idleMs);
+  const stalled = (): Error => new ClientTooSlow(stallMs);
+  // While the client is behind, our own back-pressure holds the upstream: its idle timer
+  // would measure our silence, not the upstream's (issue #12), so the client's timer runs
+  // instead, and the upstream's starts again once the client has caught up.
+  let reading = true;
+  const catchUp = async (behind: Promise<void>): Promise<void> => {
+    deadline.arm(stallMs, stalled);
+    await abortable(behind, controller.signal);
+    if (reading) deadline.arm(idleMs, idle);
+    else deadline.clear();
+  };
+  // A choice's last chunk is held until the next event, so the stream's final chunk can
+  // carry both a finish reason and the usage that the upstream sends after it.
+  let held: ChunkShape | undefined;
+  let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
+  for await (const delta of await provider.stream(request, controller.signal, events)) {
+    deadline.arm(idleMs, idle);
+    header = delta;
+    if (delta.usage) progress.upstreamUsage = delta.usage;
+    if (delta.index < 0) continue;
+    const state = progress.choice(delta.index);
+    let text = state.filter.push(delta.text);
+    if (delta.finishReason) {
+      text += state.filter.flush();
+      if (delta.finishReason === 'length') progress.lengthCut = true;
+    }
+    if (text === '' && !delta.finishReason) continue;
+    state.text += text;
+    operation.produced(++progress.deltas);
+    // An upstream that never stops (endless valid events) would grow every choice's text
+    // for ever: past the body cap, the stream is the upstream's fault.
+    if ((progress.textLength += text.length) > maxText) {
+      throw new ProviderError('bad_answer', `The upstream sent over UPSTREAM_MAX_BODY_BYTES (${maxText}) of text in one stream`);
+    }
+    const chunk: ChunkShape = {
+      id: delta.id,
+      model: delta.model,
+      created: delta.created,
+      index: delta.index,
+      text,
+      accumulatedText: state.text,
+      finishReason: delta.finishReason,
+      usage: null,
+    };
+    // Awaited only when the client is behind: an `await` per chunk costs a turn.
+    let behind = held ? emit(held) : undefined;
+    held = undefined;
+    if (delta.finishReason) held = chunk;
+    else behind = emit(chunk) ?? behind;
+    if (behind) await catchUp(behind);
+  }
+  // A provider may end quietly, instead of throwing, when its request is aborted.
+  if (controller.signal.aborted) throw controller.signal.reason;
+  // The upstream is done: no silence of its to time from here (counting the text may take a while).
+  reading = false;
+  deadline.clear();
+  // An upstream that ends without a finish reason leaves held-back text behind.
+  for (const [index, state] of progress.choices) {
+    const rest = state.filter.flush();
+    if (rest === '') continue;
+    state.text += rest;
+    const behind = held ? emit(held) : undefined;
+    if (behind) await catchUp(behind);
+    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
+  }
+  const last: ChunkShape = held ?? {
+    ...header,
+    index: 0,
+    text: '',
+    accumulatedText: progress.choices.get(0)?.text ?? '',
+    finishReason: null,
+    usage: null,
+  };
+  operation.servedBy(header.model);
+  const behind = emit({ ...last, usage: operation.bill(await progress.usage()) });
+  if (behind) await catchUp(behind);
+}

@@ -1,0 +1,97 @@
+/**
+ * The completion service the schema's resolvers call: the checks that cost nothing, then
+ * `complete` or `completionStream` over the routing's targets. Built once by the app.
+ */
+import type { GraphQLError } from 'graphql';
+import type { Quotas } from '../accounts/quotas.js';
+import type { Pricing } from '../accounts/pricing.js';
+import type { Config } from '../config/index.js';
+import { ErrorCode, gatewayError, mapUpstreamError, UpstreamTimeout } from '../graphql/errors.js';
+import type { Channel } from '../lib/channel.js';
+import type { Metrics } from '../observability/metrics.js';
+import { shuttingDownError, type Lifecycle } from '../server/lifecycle.js';
+import type { CompletionRequest, ModelInfo } from '../upstream/provider.js';
+import { billable } from './admission.js';
+import { runCompletion } from './complete.js';
+import { Operation, type Caller, type OperationDeps } from './operation.js';
+import type { StreamSettings } from './relay.js';
+import type { PreparedRequest } from './request.js';
+import type { Routing, Target } from './routing.js';
+import type { ChunkShape, CompletionShape } from './shapes.js';
+import { streamCompletion } from './stream.js';
+
+export interface CompletionSettings extends StreamSettings {
+  /** UNPRICED_MODELS: whether a key with a budget may use a model that has no price. */
+  unpricedModels: Config['unpricedModels'];
+}
+
+export class Completions {
+  private readonly quotas: Quotas;
+  private readonly pricing: Pricing;
+  private readonly metrics: Metrics;
+
+  constructor(
+    readonly routing: Routing,
+    private readonly operations: OperationDeps,
+    private readonly lifecycle: Lifecycle,
+    private readonly settings: CompletionSettings,
+  ) {
+    ({ quotas: this.quotas, pricing: this.pricing, metrics: this.metrics } = operations);
+  }
+
+  /**
+   * The checks that cost nothing, before the prompt is counted: draining, a model the key's
+   * budget cannot bill, and the key's requests per minute and streams at once.
+   */
+  precheck(request: CompletionRequest, caller: Caller, type: 'mutation' | 'subscription'): void {
+    if (this.lifecycle.draining) throw shuttingDownError();
+    if (!this.billable(request.model, caller)) {
+      throw gatewayError(
+        ErrorCode.FORBIDDEN,
+        `This key has a budget, and the gateway has no price for model "${request.model}", so it cannot hold the key to it. Use a priced model, or ask the operator to add this one to MODEL_PRICES.`,
+        { reason: 'UNPRICED_MODEL', model: request.model },
+      );
+    }
+    if (caller.key) this.quotas.check(caller.key, type === 'subscription');
+  }
+
+  /** `complete`: the first target that answers, bounded by the timers, cancelled if the client leaves. */
+  async complete(prepared: PreparedRequest, caller: Caller, clientSignal: AbortSignal | undefined): Promise<CompletionShape> {
+    if (this.lifecycle.draining) throw shuttingDownError();
+    const operation = new Operation(this.operations, caller, 'mutation', prepared);
+    const targets = this.targets(prepared, caller);
+    return runCompletion(operation, targets, this.lifecycle, this.settings.upstreamTimeoutMs, clientSignal);
+  }
+
+  /** `completionStream`: nothing starts until the client reads. */
+  stream(prepared: PreparedRequest, caller: Caller): Channel<ChunkShape | GraphQLError> {
+    if (this.lifecycle.draining) throw shuttingDownError();
+    const start = (): { operation: Operation; targets: Target[] } => ({
+      operation: new Operation(this.operations, caller, 'subscription', prepared),
+      targets: this.targets(prepared, caller),
+    });
+    return streamCompletion(start, this.lifecycle, this.metrics, this.settings);
+  }
+
+  /** The main upstream's models, within UPSTREAM_TIMEOUT_MS. */
+  async models(): Promise<ModelInfo[]> {
+    const controller = new AbortController();
+    const ms = this.settings.upstreamTimeoutMs;
+    const timer = setTimeout(() => controller.abort(new UpstreamTimeout('response', ms)), ms);
+    try {
+      return await this.routing.main.models(controller.signal);
+    } catch (error) {
+      throw mapUpstreamError(error, controller.signal, this.operations.secrets);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private billable(model: string, caller: Caller): boolean {
+    return billable(model, caller.key, this.pricing, this.settings.unpricedModels);
+  }
+
+  private targets(prepared: PreparedRequest, caller: Caller): Target[] {
+    return this.routing.plan(prepared, (model) => this.billable(model, caller));
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Yoga with the gateway's plugins, one concern each: request ids, compiled subscription
+ * events, operation metrics, graphql-armor limits, CSRF prevention, and introspection off
+ * when configured; plus the GraphiQL page.
+ */
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { OperationInfo } from '../server/context.js';
+import { corsFor } from '../server/cors.js';
+import type { Context } from './builder.js';
+import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.js';
+import { useOperationLimits } from './plugins/use-operation-limits.js';
+import { useOperationMetrics } from './plugins/use-operation-metrics.js';
+import { useRequestId } from './plugins/use-request-id.js';
+import { schema } from './schema/index.js';
+
+export type GatewayYoga = YogaServerInstance<Record<string, unknown>, Context>;
+
+const EXAMPLE_OPERATION = `# The subscription streams a completion as the model writes it.
+# With no OPENAI_API_KEY the gateway answers from its built-in simulator.
+subscription Stream {
+  completionStream(input: { messages: [{ role: USER, content: "Write a haiku about GraphQL" }], maxTokens: 60 }) {
+    accumulatedText
+    finishReason
+    usage { promptTokens completionTokens totalTokens }
+  }
+}
+
+mutation Complete {
+  complete(input: { messages: [{ role: USER, content: "How are you?" }], temperature: 0 }) {
+    model
+    text
+    usage { totalTokens }
+  }
+}
+`;
+
+export function createGatewayYoga(
+  config: Pick<Config, 'limits' | 'compiledSubscriptions'>,
+  context: (initial: YogaInitialContext & OperationInfo) => Promise<Context>,
+  metrics: Metrics,
+  logger: Logger,
+): GatewayYoga {
+  const { limits } = config;
+  // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
+  // offline). It is loaded on the first page view, not at start (it costs ~45 MB), and
+  // rendered once.
+  let graphiqlPage: Promise<string> | undefined;
+
+  const plugins: Plugin[] = [
+    useRequestId(),
+    useCompiledSubscriptions(config.compiledSubscriptions),
+    useOperationMetrics(metrics),
+    ...useOperationLimits(limits),
+    // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
+    // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+  ];
+  // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
+  if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+
+  return createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    // http.ts caps the body before Yoga sees it; Yoga's own cap would re-stream every body.
+    maxRequestBodySize: false,
+    batching: limits.batchLimit > 0 ? { limit: limits.batchLimit } : false,
+    cors: corsFor(limits.allowedOrigins),
+    graphiql: limits.graphiql
+      ? {
+          title: 'LLM GraphQL Gateway',
+          defaultQuery: EXAMPLE_OPERATION,
+          additionalHeaders: { 'x-graphql-yoga-csrf': 'graphiql' },
+        }
+      : false,
+    renderGraphiQL: (graphiqlOptions) =>
+      (graphiqlPage ??= import('@graphql-yoga/render-graphiql').then(({ renderGraphiQL }) =>
+        renderGraphiQL(graphiqlOptions),
+      )),
+    plugins,
+    logging: {
+      debug: (...args: unknown[]) => logger.debug({ args }, 'yoga'),
+      info: (...args: unknown[]) => logger.info({ args }, 'yoga'),
+      warn: (...args: unknown[]) => logger.warn({ args }, 'yoga'),
+      error: (...args: unknown[]) => logger.error({ err: args[0] }, 'yoga'),
+    },
+    context,
+  });
+}
