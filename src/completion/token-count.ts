@@ -22,6 +22,8 @@
  * {@link countTokensAsync} hand the event loop back between them.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { bytePairCount, isAscii } from './byte-pair-count.js';
+import { MAX_EXACT, mayHoldLongPreToken, nextCut, SLICE } from './pre-token-cuts.js';
 
 export interface CountingEncoder {
   countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
@@ -57,13 +59,6 @@ export function countingEncoding(encoder: CountingEncoder, splitRegex: RegExp, r
   };
 }
 
-/**
- * Longest pre-token counted exactly. The library's cost per character is flat up to a few
- * hundred characters (about 1.5 µs for random letters) and grows linearly past that.
- */
-export const MAX_EXACT = 256;
-/** Characters per library call: a few milliseconds even when every pre-token is long. */
-const SLICE = 2_048;
 /** Time spent counting before the async count lets other work run. */
 const TURN_BUDGET_MS = 8;
 
@@ -71,14 +66,6 @@ const TURN_BUDGET_MS = 8;
 // instead of letting the tokenizer throw.
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
-/**
- * A letter or number followed by anything but a letter, mark, number or apostrophe. In all
- * three split regexes a pre-token containing a letter or number cannot continue into such
- * a character, so a pre-token ends there; and since that pre-token is not whitespace, none
- * of the regexes' look-aheads (`\s+(?!\S)`, `\s+$`) was evaluated at the cut, so the text
- * before it splits the same on its own as inside the whole.
- */
-const SURE_CUT = /[\p{L}\p{N}](?=[^\p{L}\p{M}\p{N}'])/gu;
 const NON_SPACE = /\S/;
 
 /** Splits the text into bounded steps; each yields the tokens it counted. */
@@ -118,12 +105,6 @@ export async function countTokensAsync(encoding: CountingEncoding, text: string,
   return total;
 }
 
-/** The first sure cut at least {@link SLICE} characters on, or the end of the text. */
-function nextCut(text: string, start: number): number {
-  if (text.length - start <= SLICE) return text.length;
-  SURE_CUT.lastIndex = start + SLICE;
-  return SURE_CUT.exec(text) ? SURE_CUT.lastIndex : text.length;
-}
 
 /** The library's exact count of `text[start, end)`, which must lie between sure cuts. */
 function library(encoding: CountingEncoding, text: string, start: number, end: number): number {
@@ -209,142 +190,6 @@ function* estimateLong(encoding: CountingEncoding, text: string, start: number, 
   }
 }
 
-/**
- * The number of tokens byte-pair encoding makes of one ASCII pre-token: the library's
- * algorithm (merge the lowest-ranked adjacent pair, leftmost first, until none is a token)
- * on strings, with a heap instead of a scan per merge. The library spends about 1.5 µs per
- * character turning each candidate pair's bytes back into a string; this is several times
- * faster, which keeps a megabyte of random letters or symbols near a second or less.
- */
-export function bytePairCount(piece: string, ranks: ReadonlyMap<string, number>): number {
-  const n = piece.length;
-  if (n <= 1 || ranks.has(piece)) return n === 0 ? 0 : 1;
-  // Parts are identified by where they start; next[i] is where the part after i starts.
-  const next = new Int32Array(n + 1);
-  const prev = new Int32Array(n + 1);
-  for (let i = 0; i <= n; i++) {
-    next[i] = i + 1;
-    prev[i] = i - 1;
-  }
-  const merged = new Uint8Array(n);
-  // pairRank[i]: the rank of part i joined with the next part; heap entries rank * (n + 1) + i
-  // order by rank, then leftmost, as the library does. Outdated entries are skipped on pop.
-  const pairRank = new Float64Array(n);
-  const heap = new MinHeap();
-  const rate = (i: number): void => {
-    const j = next[i]!;
-    const rank = j < n ? ranks.get(piece.slice(i, next[j])) : undefined;
-    pairRank[i] = rank ?? Infinity;
-    if (rank !== undefined) heap.push(rank * (n + 1) + i);
-  };
-  for (let i = 0; i < n; i++) rate(i);
-  let parts = n;
-  for (let top = heap.pop(); top !== undefined; top = heap.pop()) {
-    const i = top % (n + 1);
-    if (merged[i] || pairRank[i] !== (top - i) / (n + 1)) continue;
-    const j = next[i]!;
-    merged[j] = 1;
-    next[i] = next[j]!;
-    prev[next[j]!] = i;
-    parts--;
-    rate(i);
-    if (i > 0) rate(prev[i]!);
-  }
-  return parts;
-}
-
-/** A binary min-heap of numbers. */
-class MinHeap {
-  private readonly items: number[] = [];
-
-  push(value: number): void {
-    const items = this.items;
-    let at = items.push(value) - 1;
-    while (at > 0) {
-      const parent = (at - 1) >> 1;
-      if (items[parent]! <= value) break;
-      items[at] = items[parent]!;
-      at = parent;
-    }
-    items[at] = value;
-  }
-
-  pop(): number | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length === 0 || last === undefined) return top;
-    let at = 0;
-    for (;;) {
-      let child = 2 * at + 1;
-      if (child >= items.length) break;
-      if (child + 1 < items.length && items[child + 1]! < items[child]!) child++;
-      if (items[child]! >= last) break;
-      items[at] = items[child]!;
-      at = child;
-    }
-    items[at] = last;
-    return top;
-  }
-}
-
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
-}
-
-// Character classes, as bits: which runs a character can belong to.
-const LETTER = 1;
-const MARK = 2;
-const NUMBER = 4;
-const OTHER = 8;
-/** The runs a long pre-token must contain: letters (with marks), numbers, everything else. */
-const RUNS = [LETTER | MARK, NUMBER, MARK | OTHER] as const;
-/**
- * A pre-token longer than {@link MAX_EXACT} holds a run of at least this many characters
- * of one of {@link RUNS}: at most one prefix character and a 3-character contraction
- * (`'ll`) surround the letters of a word; everything else is one class throughout.
- */
-const LONG_RUN = MAX_EXACT - 4;
-
-const classCache = new Uint8Array(0x10000);
-const IS_LETTER = /\p{L}/u;
-const IS_MARK = /\p{M}/u;
-const IS_NUMBER = /\p{N}/u;
-
-function classOf(code: number): number {
-  let cls = classCache[code]!;
-  if (cls === 0) {
-    const char = String.fromCharCode(code);
-    // Half of a surrogate pair says nothing alone: let it extend any run (over-detecting only costs time).
-    if (code >= 0xd800 && code <= 0xdfff) cls = LETTER | MARK | NUMBER | OTHER;
-    else cls = IS_LETTER.test(char) ? LETTER : IS_MARK.test(char) ? MARK : IS_NUMBER.test(char) ? NUMBER : OTHER;
-    classCache[code] = cls;
-  }
-  return cls;
-}
-
-/**
- * Whether `text[start, end)` may hold a pre-token longer than {@link MAX_EXACT}. Any run of
- * {@link LONG_RUN} characters covers one of the positions sampled every {@link LONG_RUN}
- * characters, so measuring the runs through those positions finds every long pre-token
- * (and a few harmless false alarms) in time proportional to the text.
- */
-export function mayHoldLongPreToken(text: string, start: number, end: number): boolean {
-  for (let sample = start + LONG_RUN - 1; sample < end; sample += LONG_RUN) {
-    const cls = classOf(text.charCodeAt(sample));
-    for (const run of RUNS) {
-      if ((cls & run) === 0) continue;
-      let from = sample;
-      while (from > start && (classOf(text.charCodeAt(from - 1)) & run) !== 0) from--;
-      let to = sample + 1;
-      while (to < end && to - from < LONG_RUN && (classOf(text.charCodeAt(to)) & run) !== 0) to++;
-      if (to - from >= LONG_RUN) return true;
-    }
-  }
-  return false;
 }
