@@ -14,7 +14,8 @@
  */
 import { createRequire } from 'node:module';
 import { execute, parse, type DocumentNode, type ExecutionResult } from 'graphql';
-import { planSubscription, runEvent } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { planSubscription } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { runEvent } from '../src/graphql/plugins/compiled-subscriptions/execute.js';
 import { schema } from '../src/graphql/schema/index.js';
 import type { ChunkShape } from '../src/completion/completions.js';
 import { SUBSCRIPTION } from './clients.js';
