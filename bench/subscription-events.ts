@@ -1,6 +1,6 @@
 /**
  * Per-event cost of ExecuteSubscriptionEvent for the bench's `completionStream` selection,
- * three ways: the subscription plan (src/graphql/plugins/use-compiled-subscriptions.ts), graphql-js
+ * three ways: the subscription plan (src/graphql/plugins/compiled-subscriptions/), graphql-js
  * `execute` with the event as root value, and graphql-jit's compiled query if it can be
  * loaded (it is not a dependency: install it elsewhere and point GRAPHQL_JIT at it, with
  * NODE_PATH=node_modules so it shares this project's graphql).
@@ -14,7 +14,8 @@
  */
 import { createRequire } from 'node:module';
 import { execute, parse, type DocumentNode, type ExecutionResult } from 'graphql';
-import { planSubscription, runEvent } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { planSubscription } from '../src/graphql/plugins/compiled-subscriptions/plan.js';
+import { runEvent } from '../src/graphql/plugins/compiled-subscriptions/execute.js';
 import { schema } from '../src/graphql/schema/index.js';
 import type { ChunkShape } from '../src/completion/shapes.js';
 import { SUBSCRIPTION } from './clients.js';

@@ -47,7 +47,8 @@ import {
 import { execute as toolsExecute } from '@graphql-tools/executor';
 import { createYoga, isAsyncIterable } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { planSubscription, useCompiledSubscriptions } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { useCompiledSubscriptions } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { planSubscription } from '../src/graphql/plugins/compiled-subscriptions/plan.js';
 
 // ---------------------------------------------------------------------------------------
 // The schema

@@ -7,7 +7,7 @@
  */
 import { parse, print, type DocumentNode, type ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { planSubscription } from '../src/graphql/plugins/use-compiled-subscriptions.js';
+import { planSubscription } from '../src/graphql/plugins/compiled-subscriptions/plan.js';
 import { schema } from '../src/graphql/schema/index.js';
 import { startFakeUpstream, type FakeUpstream, type Script } from './fake-upstream.js';
 import { startGateway, wsClient, type TestGateway } from './helpers.js';
