@@ -21,40 +21,13 @@ import {
   Running,
   STALE_INTERVALS,
   writeFlush,
-  type RunningOperation,
-  type StartedOperation,
 } from './ledger-checkpoints.js';
 import { spentSince, usage, type UsageBucket, type UsageQuery } from './ledger-queries.js';
+import type { LedgerEntry, RunningOperation, StartedOperation } from './ledger-types.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export type { RunningOperation, StartedOperation } from './ledger-checkpoints.js';
+export type { LedgerEntry, LedgerOutcome, RunningOperation, StartedOperation } from './ledger-types.js';
 export type { UsageBucket, UsageGroupBy, UsageQuery } from './ledger-queries.js';
-
-export type LedgerOutcome =
-  | 'completed'
-  | 'length'
-  | 'cancelled'
-  | 'upstream_error'
-  | 'timeout'
-  | 'shutdown'
-  | 'client_too_slow'
-  | 'interrupted';
-
-export interface LedgerEntry {
-  keyId: string | null;
-  requestId: string;
-  operation: 'complete' | 'completionStream';
-  modelRequested: string;
-  model: string;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number | null;
-  outcome: LedgerOutcome;
-  timeToFirstChunkMs: number | null;
-  durationMs: number;
-  startedAt: number;
-  finishedAt: number;
-}
 
 const BATCH_ROWS = 500;
 
