@@ -17,23 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { DatabaseSchema, LedgerCheckpointsTable, UsageLedgerTable } from './db/schema.js';
-// Types only: erased at run time, so the two modules do not load each other.
-import type { LedgerEntry } from './ledger.js';
-
-/** An operation that has reached the upstream and is not finished yet. */
-export interface RunningOperation {
-  /** Cheap (memory only): what it has produced so far; called per streamed delta. */
-  progress(update: { model?: string; completionTokens: number }): void;
-  /** Records the final row (as `record` does) and drops the checkpoint. Call exactly once. */
-  finish(entry: LedgerEntry): void;
-}
-
-/** What `Ledger.start` takes. */
-export interface StartedOperation
-  extends Pick<LedgerEntry, 'keyId' | 'requestId' | 'operation' | 'modelRequested' | 'model' | 'promptTokens' | 'startedAt'> {
-  /** Prices a checkpoint's tokens (the model may change when a fallback serves). */
-  cost: (model: string, promptTokens: number, completionTokens: number) => number | null;
-}
+import type { LedgerEntry, RunningOperation, StartedOperation } from './ledger-types.js';
 
 /** Flush intervals without a heartbeat after which an instance counts as dead (and between sweeps). */
 export const STALE_INTERVALS = 5;

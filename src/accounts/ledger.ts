@@ -6,9 +6,9 @@
  *
  * Rows are kept in memory, up to LEDGER_MAX_PENDING_ROWS, whenever they cannot be written:
  * a failing write, or a SQLite file deleted or replaced under the running process (checked
- * at each flush by its device and inode). Writing into a deleted file would lose them with
- * it, and creating a new empty file would hide the loss; so nothing is written until a file
- * is back at the path, which is then reopened (and migrated) and gets the rows.
+ * at each flush by its device and inode: ledger-health.ts). Writing into a deleted file would
+ * lose them with it, and creating a new empty file would hide the loss; so nothing is written
+ * until a file is back at the path, which is then reopened (and migrated) and gets the rows.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -21,40 +21,15 @@ import {
   Running,
   STALE_INTERVALS,
   writeFlush,
-  type RunningOperation,
-  type StartedOperation,
 } from './ledger-checkpoints.js';
+import { DatabaseWatch, type LedgerHealth } from './ledger-health.js';
 import { spentSince, usage, type UsageBucket, type UsageQuery } from './ledger-queries.js';
+import type { LedgerEntry, RunningOperation, StartedOperation } from './ledger-types.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export type { RunningOperation, StartedOperation } from './ledger-checkpoints.js';
+export type { DatabaseProblem, LedgerHealth } from './ledger-health.js';
+export type { LedgerEntry, LedgerOutcome, RunningOperation, StartedOperation } from './ledger-types.js';
 export type { UsageBucket, UsageGroupBy, UsageQuery } from './ledger-queries.js';
-
-export type LedgerOutcome =
-  | 'completed'
-  | 'length'
-  | 'cancelled'
-  | 'upstream_error'
-  | 'timeout'
-  | 'shutdown'
-  | 'client_too_slow'
-  | 'interrupted';
-
-export interface LedgerEntry {
-  keyId: string | null;
-  requestId: string;
-  operation: 'complete' | 'completionStream';
-  modelRequested: string;
-  model: string;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number | null;
-  outcome: LedgerOutcome;
-  timeToFirstChunkMs: number | null;
-  durationMs: number;
-  startedAt: number;
-  finishedAt: number;
-}
 
 const BATCH_ROWS = 500;
 
@@ -75,15 +50,6 @@ function toRow(entry: LedgerEntry, id: string = randomUUID()): UsageLedgerTable 
     started_at: entry.startedAt,
     finished_at: entry.finishedAt,
   };
-}
-
-/** Why the ledger cannot write: the SQLite file is gone or another one is at its path, or writes fail. */
-export type DatabaseProblem = 'missing' | 'replaced' | 'unwritable';
-
-export interface LedgerHealth {
-  /** Undefined when the last write (or file check) went well. */
-  database: DatabaseProblem | undefined;
-  pendingLedgerRows: number;
 }
 
 export interface LedgerOptions {
@@ -110,12 +76,10 @@ export class Ledger {
   private flushing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly checkpoints = new CheckpointTracker();
-  private problem: DatabaseProblem | undefined;
+  private readonly watch: DatabaseWatch;
   /** Rows dropped since the last log line about it. */
   private dropped = 0;
   private ticks = 0;
-  /** A reopen failed and was logged: the next failures (one a flush) are not. */
-  private reopenFailed = false;
   private readonly staleMs: number;
 
   constructor(
@@ -123,6 +87,7 @@ export class Ledger {
     private readonly logger: Logger,
     private readonly options: LedgerOptions,
   ) {
+    this.watch = new DatabaseWatch(database, logger, () => this.buffer.length);
     this.staleMs = options.staleAfterMs ?? STALE_INTERVALS * options.flushIntervalMs;
     this.timer = setInterval(() => this.tick(), options.flushIntervalMs);
     this.timer.unref();
@@ -134,7 +99,7 @@ export class Ledger {
   }
 
   health(): LedgerHealth {
-    return { database: this.problem, pendingLedgerRows: this.buffer.length };
+    return { database: this.watch.problem, pendingLedgerRows: this.buffer.length };
   }
 
   record(entry: LedgerEntry): void {
@@ -154,7 +119,7 @@ export class Ledger {
     }
     this.buffer.push(pending);
     // While the database is unusable, a full batch waits for the timer like the rest.
-    if (this.buffer.length % BATCH_ROWS === 0 && this.problem === undefined) void this.flush();
+    if (this.buffer.length % BATCH_ROWS === 0 && this.watch.problem === undefined) void this.flush();
   }
 
   private tick(): void {
@@ -188,57 +153,20 @@ export class Ledger {
    * serving and every few flushes; failures are logged and retried then.
    */
   async recover(): Promise<number> {
-    if (this.problem === 'missing' || this.problem === 'replaced') return 0;
+    if (this.watch.problem === 'missing' || this.watch.problem === 'replaced') return 0;
     try {
       const count = await recoverCheckpoints(this.database.db, this.checkpoints.instanceId, Date.now());
       if (count > 0) this.logger.warn({ rows: count }, 'recovered operations left running by a stopped gateway: recorded as interrupted');
       return count;
     } catch (error) {
       // While writes fail too, that state has been logged once already.
-      if (this.problem === undefined) this.logger.error({ err: error }, 'could not recover the checkpoints of stopped gateways; retrying later');
+      if (this.watch.problem === undefined) this.logger.error({ err: error }, 'could not recover the checkpoints of stopped gateways; retrying later');
       return 0;
     }
   }
 
-  private setProblem(problem: DatabaseProblem | undefined, error?: unknown): void {
-    if (problem === this.problem) return;
-    this.problem = problem;
-    const context = { database: problem ?? 'ok', path: this.database.file?.path, pendingLedgerRows: this.buffer.length, err: error };
-    if (problem === undefined) this.logger.info(context, 'database usable again: writing the ledger rows kept in memory');
-    else if (problem === 'unwritable') this.logger.error(context, 'ledger write failed; rows kept in memory until a write succeeds');
-    else this.logger.error(context, `the database file was ${problem === 'missing' ? 'deleted' : 'replaced'} while running; ledger rows are kept in memory until a database file is at the path again`);
-  }
-
-  /** Whether writes may go to the database: checks a SQLite file, reopening a new one at its path. */
-  private async usable(): Promise<boolean> {
-    const file = this.database.file;
-    if (!file) return true;
-    const state = file.check();
-    if (state === 'missing') {
-      this.setProblem('missing');
-      return false;
-    }
-    if (state === 'same') {
-      if (this.problem === 'missing' || this.problem === 'replaced') this.setProblem(undefined);
-      return true;
-    }
-    // Another file at the path: restored after a deletion, or put in place of ours.
-    if (this.problem !== 'missing') this.setProblem('replaced');
-    try {
-      await file.reopen();
-      this.logger.warn({ path: file.path }, 'reopened the database file now at the path');
-      this.reopenFailed = false;
-      this.setProblem(undefined);
-      return true;
-    } catch (error) {
-      if (!this.reopenFailed) this.logger.error({ err: error, path: file.path }, 'could not open the database file now at the path; retrying at each flush');
-      this.reopenFailed = true;
-      return false;
-    }
-  }
-
   private async write(): Promise<void> {
-    if (!(await this.usable())) return;
+    if (!(await this.watch.usable())) return;
     let first = true;
     while (this.buffer.length > 0 || (first && this.checkpoints.hasWork)) {
       const now = Date.now();
@@ -260,7 +188,7 @@ export class Ledger {
       } catch (error) {
         this.buffer.unshift(...batch);
         this.checkpoints.retake(taken.running);
-        this.setProblem('unwritable', error);
+        this.watch.setProblem('unwritable', error);
         return;
       }
       for (const p of batch) {
@@ -275,7 +203,7 @@ export class Ledger {
           this.checkpoints.persisted++;
         }
       }
-      this.setProblem(undefined);
+      this.watch.setProblem(undefined);
     }
   }
 
@@ -284,9 +212,9 @@ export class Ledger {
     clearInterval(this.timer);
     await this.flush();
     if (this.buffer.length > 0) {
-      this.logger.error({ rows: this.buffer.length, database: this.problem }, 'stopping with ledger rows that could not be written: they are lost');
+      this.logger.error({ rows: this.buffer.length, database: this.watch.problem }, 'stopping with ledger rows that could not be written: they are lost');
     }
-    if (this.checkpoints.persisted === 0 && this.problem === undefined) {
+    if (this.checkpoints.persisted === 0 && this.watch.problem === undefined) {
       await forgetInstance(this.database.db, this.checkpoints.instanceId).catch(() => undefined);
     }
   }

@@ -1,0 +1,46 @@
+/**
+ * The ledger's shared types: what callers record and run, for ledger.ts and
+ * ledger-checkpoints.ts alike. No code here, so both import it and neither imports the other
+ * back (ledger.ts → ledger-checkpoints.ts → ledger-types.ts).
+ */
+
+export type LedgerOutcome =
+  | 'completed'
+  | 'length'
+  | 'cancelled'
+  | 'upstream_error'
+  | 'timeout'
+  | 'shutdown'
+  | 'client_too_slow'
+  | 'interrupted';
+
+export interface LedgerEntry {
+  keyId: string | null;
+  requestId: string;
+  operation: 'complete' | 'completionStream';
+  modelRequested: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number | null;
+  outcome: LedgerOutcome;
+  timeToFirstChunkMs: number | null;
+  durationMs: number;
+  startedAt: number;
+  finishedAt: number;
+}
+
+/** An operation that has reached the upstream and is not finished yet. */
+export interface RunningOperation {
+  /** Cheap (memory only): what it has produced so far; called per streamed delta. */
+  progress(update: { model?: string; completionTokens: number }): void;
+  /** Records the final row (as `record` does) and drops the checkpoint. Call exactly once. */
+  finish(entry: LedgerEntry): void;
+}
+
+/** What `Ledger.start` takes. */
+export interface StartedOperation
+  extends Pick<LedgerEntry, 'keyId' | 'requestId' | 'operation' | 'modelRequested' | 'model' | 'promptTokens' | 'startedAt'> {
+  /** Prices a checkpoint's tokens (the model may change when a fallback serves). */
+  cost: (model: string, promptTokens: number, completionTokens: number) => number | null;
+}
