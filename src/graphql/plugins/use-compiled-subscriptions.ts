@@ -24,7 +24,8 @@
 import type { ExecutionResult } from 'graphql';
 import { isAsyncIterable } from '@graphql-tools/utils';
 import type { Plugin } from 'graphql-yoga';
-import { planSubscription, type FieldPlan, type MaybePromise } from './compiled-subscriptions/plan.js';
+import { planSubscription } from './compiled-subscriptions/plan.js';
+import type { FieldPlan, MaybePromise } from './compiled-subscriptions/types.js';
 import { mapEvents, sourceStream } from './compiled-subscriptions/execute.js';
 
 /**

@@ -16,7 +16,7 @@ import {
 } from '@graphql-tools/utils';
 import { isPromise, mapStream } from '../map-stream.js';
 import { FieldErrors } from './field-errors.js';
-import type { ExecutionContext, FieldPlan, MaybePromise } from './plan.js';
+import type { ExecutionContext, FieldPlan, MaybePromise } from './types.js';
 
 export function toError(raw: unknown): Error {
   return raw instanceof Error ? raw : new Error(`Unexpected error value: ${inspect(raw)}`);

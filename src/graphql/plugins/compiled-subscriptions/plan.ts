@@ -16,7 +16,6 @@ import {
   OperationTypeNode,
   type ExecutionArgs,
   type FieldNode,
-  type GraphQLFieldResolver,
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLResolveInfo,
@@ -35,28 +34,8 @@ import {
   type Path,
 } from '@graphql-tools/utils';
 import { isPromise } from '../map-stream.js';
-import type { FieldErrors } from './field-errors.js';
 import { handleFieldError, runFields, toError } from './execute.js';
-
-export type ExecutionContext = Exclude<ReturnType<typeof buildExecutionContext>, readonly GraphQLError[]>;
-export type MaybePromise<T> = T | Promise<T>;
-/** Completes one resolved value of a field's type (CompleteValue in the spec). */
-type Complete = (value: unknown, path: Path | undefined, errors: FieldErrors) => MaybePromise<unknown>;
-
-export interface FieldPlan {
-  key: string;
-  fieldName: string;
-  parentTypeName: string;
-  type: GraphQLOutputType;
-  nodes: readonly FieldNode[];
-  /** Absent: read the property, as graphql's default resolver does. */
-  resolve: GraphQLFieldResolver<unknown, unknown> | undefined;
-  args: Record<string, unknown>;
-  info: GraphQLResolveInfo;
-  /** A scalar or enum (possibly non-null): completing it needs no path. */
-  leaf: boolean;
-  complete: Complete;
-}
+import type { Complete, ExecutionContext, FieldPlan } from './types.js';
 
 /** The plan could not be made exactly; the executor keeps the operation. */
 class Unplannable extends Error {}
