@@ -10,6 +10,7 @@
  * still the SDK's own error classes (`APIError.generate`, `APIConnectionError`, …), built
  * the way the SDK builds them, so `mapUpstreamError` stays the one place that maps them.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import { retryAfterMs } from '../../graphql/errors.js';
@@ -176,21 +177,13 @@ function fitsBefore(ms: number, deadline: number): boolean {
   return performance.now() + ms < deadline;
 }
 
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+/**
+ * Waits `ms`, or rejects with the signal's reason as soon as it aborts (node's timer
+ * rejects with its own AbortError, the reason only as its `cause`), leaving no timer or
+ * listener behind.
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    throw signal.aborted ? (signal.reason as Error) : error;
   });
 }
