@@ -1,3 +1,5 @@
+import { PushQueue } from './push-queue.js';
+
 /**
  * A push-driven async iterator for one subscription: the producer pushes values, the
  * GraphQL executor pulls them, and the producer hears at once when the consumer leaves.
@@ -8,14 +10,12 @@
  * puts the producer in lockstep with the consumer, a promise turn per chunk on both
  * sides. Here a push is an array append, and the producer waits only when the consumer
  * falls `highWater` values behind (then for it to catch up), which is the back-pressure
- * that matters: a slow client slows the upstream read instead of growing memory.
+ * that matters: a slow client slows the upstream read instead of growing memory. The
+ * queue itself is a `PushQueue`, as in `decodeEvents`; this adds the producer's start,
+ * its waits past `highWater` and `stopped`.
  */
 export class Channel<T> implements AsyncIterableIterator<T> {
-  private readonly values: T[] = [];
-  private head = 0;
-  private waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: Error) => void } | undefined;
-  private failure: Error | undefined;
-  private ended = false;
+  private readonly queue: PushQueue<T>;
   private started = false;
   private resume: (() => void) | undefined;
   private onStop: (() => void) | undefined;
@@ -34,6 +34,8 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     private readonly highWater = 16,
   ) {
     this.stopped = new Promise<void>((resolve) => (this.onStop = resolve));
+    // A waiting producer resumes once the consumer is down to under half of highWater.
+    this.queue = new PushQueue<T>(Math.ceil(highWater / 2) - 1, () => this.wake());
   }
 
   /**
@@ -41,15 +43,7 @@ export class Channel<T> implements AsyncIterableIterator<T> {
    * `highWater` values behind: it resolves once the consumer has taken them (or left).
    */
   push(value: T): Promise<void> | undefined {
-    if (this.ended) return undefined;
-    const waiting = this.waiting;
-    if (waiting) {
-      this.waiting = undefined;
-      waiting.resolve({ value, done: false });
-      return undefined;
-    }
-    this.values.push(value);
-    if (this.values.length - this.head < this.highWater) return undefined;
+    if (!this.queue.push(value) || this.queue.size < this.highWater) return undefined;
     return new Promise<void>((resolve) => (this.resume = resolve));
   }
 
@@ -61,22 +55,13 @@ export class Channel<T> implements AsyncIterableIterator<T> {
         (error: unknown) => this.end(error instanceof Error ? error : new Error(String(error))),
       );
     }
-    if (this.head < this.values.length) return Promise.resolve({ value: this.take(), done: false });
-    if (this.failure) {
-      const failure = this.failure;
-      this.failure = undefined;
-      return Promise.reject(failure);
-    }
-    if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+    return this.queue.next();
   }
 
   /** The consumer leaves: buffered values are dropped and `stopped` resolves at once. */
   return(): Promise<IteratorResult<T>> {
-    this.values.length = 0;
-    this.head = 0;
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
+    this.stop();
+    return this.queue.return();
   }
 
   throw(): Promise<IteratorResult<T>> {
@@ -87,36 +72,23 @@ export class Channel<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
-  private take(): T {
-    const value = this.values[this.head] as T;
-    this.values[this.head++] = undefined as T;
-    if (this.head === this.values.length) {
-      this.values.length = 0;
-      this.head = 0;
-    }
-    if (this.resume && this.values.length - this.head < this.highWater / 2) this.wake();
-    return value;
-  }
-
   private wake(): void {
     const resume = this.resume;
     this.resume = undefined;
     resume?.();
   }
 
-  /** Ends the channel (after the buffered values), with an error for the consumer if given. */
-  private end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
+  /** Releases a waiting producer and resolves `stopped`. */
+  private stop(): void {
     this.wake();
     this.onStop?.();
-    const waiting = this.waiting;
-    if (!waiting) {
-      if (error) this.failure = error;
-      return;
-    }
-    this.waiting = undefined;
-    if (error) waiting.reject(error);
-    else waiting.resolve({ value: undefined, done: true });
+  }
+
+  /** Ends the channel (after the buffered values), with an error for the consumer if given. */
+  private end(error?: Error): void {
+    if (this.queue.closed) return;
+    this.stop();
+    if (error) this.queue.fail(error);
+    else this.queue.end();
   }
 }

@@ -8,6 +8,7 @@
  * equals the completion, finish reasons and usage included.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Tokenizer } from '../completion/tokens.js';
 import type {
   CallEvents,
@@ -192,19 +193,14 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw abortError(signal);
 }
 
-/** A pause that rejects the moment `signal` aborts, leaving no timer or listener behind. */
+/**
+ * A pause that rejects with `abortError(signal)` the moment `signal` aborts; node's timer
+ * clears itself and removes its listener, leaving nothing behind. (It rejects with its own
+ * AbortError, the reason only as its `cause`: the reason itself is what callers see.)
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    throw signal.aborted ? abortError(signal) : error;
   });
 }
 

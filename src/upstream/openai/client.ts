@@ -9,6 +9,7 @@
  * open stream, against about 0.08 ms and a few KiB here (bench/README.md). Failures are
  * read the way the SDK reads them, and become `ProviderError`s in errors.ts.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { connectionFailure, httpFailure, retryAfterMs } from './errors.js';
 import { readPrefix } from './body.js';
@@ -167,21 +168,13 @@ function fitsBefore(ms: number, deadline: number): boolean {
   return performance.now() + ms < deadline;
 }
 
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+/**
+ * Waits `ms`, or rejects with the signal's reason as soon as it aborts (node's timer
+ * rejects with its own AbortError, the reason only as its `cause`), leaving no timer or
+ * listener behind.
+ */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+  return delay(ms, undefined, { signal }).catch((error: unknown) => {
+    throw signal.aborted ? (signal.reason as Error) : error;
   });
 }

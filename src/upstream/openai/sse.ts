@@ -18,6 +18,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
+import { PushQueue } from '../../lib/push-queue.js';
 import { ProviderError } from '../provider.js';
 
 type Body = Dispatcher.ResponseData['body'];
@@ -181,90 +182,55 @@ export interface DecodeOptions {
  * closes its connection.
  */
 export function decodeEvents<T>(body: Body, decode: (event: SSEvent, out: T[]) => void, options: DecodeOptions): AsyncIterableIterator<T> {
-  const items: T[] = [];
-  let head = 0;
-  let failure: { error: Error } | undefined;
-  let ended = false;
-  let waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: Error) => void } | undefined;
-
-  const settle = (): void => {
-    if (!waiting) return;
-    const { resolve, reject } = waiting;
-    if (head < items.length) {
-      waiting = undefined;
-      resolve({ value: take(), done: false });
-    } else if (failure) {
-      waiting = undefined;
-      reject(failure.error);
-    } else if (ended) {
-      waiting = undefined;
-      resolve({ value: undefined, done: true });
-    }
-  };
-  const take = (): T => {
-    const item = items[head] as T;
-    items[head++] = undefined as T;
-    if (head === items.length) {
-      items.length = 0;
-      head = 0;
-      if (body.isPaused() && !ended && !failure) body.resume();
-    }
-    return item;
-  };
+  // Reading resumes once the consumer has taken every item decoded so far.
+  const queue = new PushQueue<T>(0, () => {
+    if (body.isPaused() && !queue.closed) body.resume();
+  });
   const fail = (error: unknown): void => {
-    failure ??= { error: error instanceof Error ? error : new Error(String(error)) };
+    queue.fail(error instanceof Error ? error : new Error(String(error)));
     body.destroy();
-    settle();
   };
   const decoder = new SSEDecoder((event) => {
-    if (failure) return;
+    if (queue.closed) return;
     try {
-      decode(event, items);
+      // Straight into the queue's buffer, handed to a waiting consumer once the read is decoded.
+      decode(event, queue.buffer);
     } catch (error) {
       fail(error);
     }
   }, options.maxEventBytes);
   body.on('data', (bytes: Buffer) => {
-    if (failure || ended) return;
+    if (queue.closed) return;
     try {
       decoder.write(bytes);
     } catch (error) {
       fail(error);
       return;
     }
-    if (items.length - head > HIGH_WATER) body.pause();
-    settle();
+    if (queue.size > HIGH_WATER) body.pause();
+    queue.flush();
   });
   body.on('end', () => {
-    if (failure || ended) return;
+    if (queue.closed) return;
     try {
       decoder.end();
-      if (!failure) options.onEnd?.();
+      if (!queue.closed) options.onEnd?.();
     } catch (error) {
       fail(error);
       return;
     }
-    ended = true;
-    settle();
+    queue.end();
   });
   body.on('error', fail);
 
   return {
     next(): Promise<IteratorResult<T>> {
-      if (head < items.length) return Promise.resolve({ value: take(), done: false });
-      if (failure) return Promise.reject(failure.error);
-      if (ended) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve, reject) => {
-        waiting = { resolve, reject };
-      });
+      return queue.next();
     },
     return(): Promise<IteratorResult<T>> {
-      ended = true;
-      items.length = 0;
-      head = 0;
+      const done = queue.return();
       if (!body.destroyed) body.destroy();
-      settle();
-      return Promise.resolve({ value: undefined, done: true });
+      return done;
     },
     [Symbol.asyncIterator]() {
       return this;
