@@ -2,7 +2,7 @@
  * The README's "Advanced" table: tuning knobs and safety caps whose defaults suit almost
  * every deployment; each names what it protects, so a change is a deliberate one.
  */
-import type { Variable } from './table.js';
+import type { Variable } from './variable.js';
 
 export const ADVANCED = [
   {

@@ -1,5 +1,5 @@
 /** The README's first configuration table: where the gateway listens, its upstream, timeouts, logs. */
-import type { DefaultContext, Variable } from './table.js';
+import type { DefaultContext, Variable } from './variable.js';
 import { SIMULATOR_MODEL } from '../completion/tokens.js';
 
 /** The model asked for when a request names none and the upstream is a real one. */

@@ -2,7 +2,7 @@
  * Configuration comes from environment variables only, and is validated once at start:
  * every bad variable is reported (not just the first), so a deploy fails with the whole
  * list of what to fix. Each variable's type, range, default and documentation are declared
- * once, in `config-table.ts`; this module adds the rules that join several variables.
+ * once, in `table.ts`; this module adds the rules that join several variables.
  */
 import {
   TABLE,
@@ -32,8 +32,9 @@ export type Upstream =
 export type LogLevel = ValueOf<Extract<TableEntry, { env: 'LOG_LEVEL' }>>;
 
 /**
- * Every field named by a table entry (`field`), typed by its entry; see `config-table/`
- * for what each one means. The fields below are the ones several variables make together.
+ * Every field named by a table entry (`field`), typed by its entry; see the group files
+ * (`general.ts`, `limits.ts`, …) for what each one means. The fields below are the ones
+ * several variables make together.
  */
 export interface Config extends TopLevelFields {
   /** From OPENAI_API_KEY and OPENAI_BASE_URL: neither set means the simulator. */

@@ -1,5 +1,5 @@
 /** The README's table under "Keys, limits, budgets and the usage ledger". */
-import type { DefaultContext, Variable } from './table.js';
+import type { DefaultContext, Variable } from './variable.js';
 
 /** The embedded default: a SQLite file, created on first start. */
 export const DEFAULT_DATABASE_URL = 'file:./data/gateway.db';

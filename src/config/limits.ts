@@ -1,5 +1,5 @@
 /** The README's "Limits and browser security" table: graphql-armor, body sizes, CORS, WebSockets. */
-import type { DefaultContext, Variable } from './table.js';
+import type { DefaultContext, Variable } from './variable.js';
 
 export const LIMITS = [
   // graphql-armor's own defaults, from here to GRAPHQL_MAX_DIRECTIVES.

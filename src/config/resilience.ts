@@ -1,5 +1,5 @@
 /** The README's "Upstream resilience, shutdown and observability" table. */
-import type { Variable } from './table.js';
+import type { Variable } from './variable.js';
 
 export const RESILIENCE = [
   {

@@ -4,8 +4,8 @@
  * parses by it, the `Config` type is derived from it, and `npm run config-docs` writes the
  * README's tables from it, so a default or a range cannot drift between the three.
  *
- * The entries themselves are in `config-table/<group>.ts` (one file per README table);
- * this module holds what they are made of and how each one is parsed.
+ * The entries themselves are in `<group>.ts` next to this file (one file per README table),
+ * made of what `variable.ts` declares; this module joins them and says how each one is parsed.
  */
 import { parsePrices, type Price } from '../accounts/pricing.js';
 import { ADVANCED } from './advanced.js';
@@ -13,54 +13,9 @@ import { GENERAL } from './general.js';
 import { KEYS } from './keys.js';
 import { LIMITS } from './limits.js';
 import { RESILIENCE } from './resilience.js';
+import type { DefaultContext, Derived, Variable } from './variable.js';
 
-/** The README's configuration tables, in the order the README has them. */
-export const GROUPS = ['general', 'limits', 'resilience', 'advanced', 'keys'] as const;
-export type Group = (typeof GROUPS)[number];
-
-/** What a derived default may depend on; both are known before any variable is parsed. */
-export interface DefaultContext {
-  /** NODE_ENV is exactly `production` (Node's convention: no trimming, no case folding). */
-  production: boolean;
-  /** Neither OPENAI_API_KEY nor OPENAI_BASE_URL is set, so the built-in simulator answers. */
-  simulator: boolean;
-}
-
-type Derived<T> = T | ((context: DefaultContext) => T);
-
-interface Common {
-  readonly env: string;
-  readonly group: Group;
-  /** The README's Meaning column: one line, Markdown. */
-  readonly doc: string;
-  /** The README's Default column, when the default value alone would not say it (derived, "off", units). */
-  readonly shown?: string;
-  /**
-   * Where the value lands in `Config`: a field name, or `section.field`. Variables without
-   * one are combined with others by `loadConfig` (the upstream, the fallback upstream, OTLP).
-   */
-  readonly field?: string;
-}
-
-/** One variable, as the group files declare it. */
-export type Variable = Common &
-  (
-    | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly default: number }
-    | { readonly type: 'boolean'; readonly default: Derived<boolean> }
-    | {
-        readonly type: 'string';
-        readonly default?: Derived<string>;
-        /** A value must match it; `expected` completes "NAME must be …". */
-        readonly pattern?: RegExp;
-        readonly expected?: string;
-        /** A value that fails is not quoted back (it is a secret, and config errors are logged). */
-        readonly secret?: boolean;
-      }
-    | { readonly type: 'url' }
-    | { readonly type: 'enum'; readonly values: readonly string[]; readonly default: string; readonly ignoreCase?: boolean }
-    | { readonly type: 'list' }
-    | { readonly type: 'prices' }
-  );
+export { GROUPS, type DefaultContext, type Group, type Variable } from './variable.js';
 
 export const TABLE = [...GENERAL, ...LIMITS, ...RESILIENCE, ...ADVANCED, ...KEYS] as const;
 export type TableEntry = (typeof TABLE)[number];
