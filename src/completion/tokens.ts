@@ -203,7 +203,7 @@ export class Tokenizer {
    */
   countChat(messages: readonly ChatMessage[]): number {
     let total = 3;
-    for (const message of messages) total += 3 + this.count(message.role) + this.count(message.content);
+    for (const message of messages) total += 3 + this.count(message.role) + this.count(message.content ?? '');
     return total;
   }
 
@@ -212,7 +212,7 @@ export class Tokenizer {
     const turn = new Turn();
     let total = 3;
     for (const message of messages) {
-      total += 3 + this.count(message.role) + (await this.countAsync(message.content, turn));
+      total += 3 + this.count(message.role) + (await this.countAsync(message.content ?? '', turn));
     }
     return total;
   }

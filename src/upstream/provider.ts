@@ -4,15 +4,12 @@
  * knows what an upstream's JSON looks like.
  */
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+import type { ChatMessage, ChatOptions, ToolCall, ToolCallDelta } from './chat.js';
 
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+export type * from './chat.js';
 
 /** One request, already validated and with the model resolved. */
-export interface CompletionRequest {
+export interface CompletionRequest extends ChatOptions {
   model: string;
   /** Exactly one of `prompt` (text completion) and `messages` (chat) is set. */
   prompt?: string;
@@ -53,12 +50,20 @@ export interface Choice {
   text: string;
   finishReason: FinishReason | null;
   logprobs: TokenLogprob[] | null;
+  /** The tool calls the model made, or null. */
+  toolCalls: ToolCall[] | null;
+  /** The model's refusal to answer, or null. */
+  refusal: string | null;
 }
 
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Of the prompt tokens, those the upstream served from its prompt cache (billed at the cached price); undefined when it did not say. */
+  cachedPromptTokens?: number;
+  /** Of the completion tokens, those spent reasoning (billed as output); undefined when it did not say. */
+  reasoningTokens?: number;
 }
 
 export interface CompletionResult {
@@ -83,6 +88,10 @@ export interface StreamDelta {
   text: string;
   finishReason: FinishReason | null;
   usage: Usage | null;
+  /** Pieces of tool calls in this event, or null. */
+  toolCallDeltas: ToolCallDelta[] | null;
+  /** Refusal text in this event, or null. */
+  refusal: string | null;
 }
 
 export interface ModelInfo {

@@ -239,6 +239,8 @@ export class SimulatorProvider implements Provider {
         text: choice.echo + choice.pieces.join(''),
         finishReason: choice.finishReason,
         logprobs: choice.logprobs,
+        toolCalls: null,
+        refusal: null,
       })),
       usage,
     };
@@ -259,6 +261,8 @@ export class SimulatorProvider implements Provider {
       text,
       finishReason,
       usage: u,
+      toolCallDeltas: null,
+      refusal: null,
     });
 
     // The echo, when asked for, is each choice's first delta; then one delta per token.

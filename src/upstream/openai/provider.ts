@@ -80,7 +80,7 @@ function textParams(r: CompletionRequest): Omit<CompletionCreateParamsBase, 'str
 function chatParams(r: CompletionRequest): Omit<ChatCompletionCreateParamsBase, 'stream'> {
   const params: Omit<ChatCompletionCreateParamsBase, 'stream'> = {
     ...sharedParams(r),
-    messages: (r.messages ?? []).map((m) => ({ role: m.role, content: m.content })),
+    messages: (r.messages ?? []).map((m) => ({ role: m.role, content: m.content ?? '' }) as ChatCompletionCreateParamsBase['messages'][number]),
   };
   if (r.maxTokens !== undefined) {
     if (USES_MAX_COMPLETION_TOKENS.test(r.model)) params.max_completion_tokens = r.maxTokens;
@@ -141,6 +141,8 @@ export class OpenAIProvider implements Provider {
           text: c.message.content ?? '',
           finishReason: c.finish_reason ?? null,
           logprobs: chatLogprobs(c.logprobs?.content),
+          toolCalls: null,
+          refusal: null,
         })),
       };
     }
@@ -158,6 +160,8 @@ export class OpenAIProvider implements Provider {
         text: c.text,
         finishReason: c.finish_reason ?? null,
         logprobs: textLogprobs(c.logprobs),
+        toolCalls: null,
+        refusal: null,
       })),
     };
   }
@@ -222,7 +226,7 @@ function delta(
   finishReason: string | null,
   u: Usage | null,
 ): StreamDelta {
-  return { id: chunk.id, model: chunk.model, created: chunk.created, index, text, finishReason, usage: u };
+  return { id: chunk.id, model: chunk.model, created: chunk.created, index, text, finishReason, usage: u, toolCallDeltas: null, refusal: null };
 }
 
 function chatDeltas(chunk: ChatCompletionChunk, out: StreamDelta[]): void {
