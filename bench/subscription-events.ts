@@ -33,6 +33,9 @@ const events: ChunkShape[] = Array.from({ length: 64 }, (_, i) => ({
   accumulatedText: '',
   finishReason: i === 63 ? 'stop' : null,
   usage: i === 63 ? { promptTokens: 12, completionTokens: 64, totalTokens: 76, cost: 0.0001 } : null,
+  toolCallDeltas: null,
+  toolCalls: null,
+  refusal: null,
 }));
 
 type Way = (event: ChunkShape) => unknown;

@@ -98,5 +98,6 @@ async function shapeResult(result: CompletionResult, operation: Operation): Prom
       prepared.promptTokens,
       await prepared.tokenizer.countAllAsync(choices.map((c) => c.text)),
     );
-  return { ...result, choices, usage: operation.bill(usage) };
+  const format = prepared.request.responseFormat?.type;
+  return { ...result, choices, usage: operation.bill(usage), jsonRequested: format === 'json_object' || format === 'json_schema' };
 }

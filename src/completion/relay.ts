@@ -7,6 +7,8 @@ import type { PreparedRequest } from './request.js';
 import { SentinelFilter } from './sentinels.js';
 import { sumUsage, type ChunkShape } from './shapes.js';
 
+const NO_TOOLS = { toolCallDeltas: null, toolCalls: null, refusal: null } as const;
+
 /** The timers and caps of a stream (from the configuration). */
 export interface StreamSettings {
   /** UPSTREAM_TIMEOUT_MS: the whole wait for the first chunk, over every target. */
@@ -126,6 +128,9 @@ export async function relay(
       accumulatedText: state.text,
       finishReason: delta.finishReason,
       usage: null,
+      toolCallDeltas: null,
+      toolCalls: null,
+      refusal: null,
     };
     // Awaited only when the client is behind: an `await` per chunk costs a turn.
     let behind = held ? emit(held) : undefined;
@@ -146,7 +151,7 @@ export async function relay(
     state.text += rest;
     const behind = held ? emit(held) : undefined;
     if (behind) await catchUp(behind);
-    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null };
+    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS };
   }
   const last: ChunkShape = held ?? {
     ...header,
@@ -155,6 +160,7 @@ export async function relay(
     accumulatedText: progress.choices.get(0)?.text ?? '',
     finishReason: null,
     usage: null,
+    ...NO_TOOLS,
   };
   operation.servedBy(header.model);
   const behind = emit({ ...last, usage: operation.bill(await progress.usage()) });

@@ -1,5 +1,5 @@
 /** What the schema exposes of a completion: the shapes the resolvers return. */
-import type { CompletionResult, Usage } from '../upstream/provider.js';
+import type { CompletionResult, ToolCall, ToolCallDelta, Usage } from '../upstream/provider.js';
 
 /** Usage with its price: USD, or null when the model has none. */
 export interface BilledUsage extends Usage {
@@ -8,6 +8,8 @@ export interface BilledUsage extends Usage {
 
 export interface CompletionShape extends CompletionResult {
   usage: BilledUsage;
+  /** A JSON response format (JSON_OBJECT or JSON_SCHEMA) was asked for: `json` parses the text. */
+  jsonRequested: boolean;
 }
 
 /** One event of `completionStream`, as the schema exposes it. */
@@ -20,6 +22,12 @@ export interface ChunkShape {
   accumulatedText: string;
   finishReason: string | null;
   usage: BilledUsage | null;
+  /** Pieces of tool calls in this chunk (never dropped, even with no text), or null. */
+  toolCallDeltas: ToolCallDelta[] | null;
+  /** On a choice's last chunk: its tool calls, complete (reassembled from the deltas), or null. */
+  toolCalls: ToolCall[] | null;
+  /** Refusal text in this chunk, or null. */
+  refusal: string | null;
 }
 
 export function sumUsage(promptTokens: number, completionTokens: number): Usage {
