@@ -60,7 +60,7 @@ function inputFieldTypes(name: string): Record<string, string> {
 
 describe('served schema', () => {
   it('introspected over HTTP, prints exactly as the committed schema/schema.graphql', async () => {
-    const result = await graphql<IntrospectionQuery, undefined>(gw.httpUrl, getIntrospectionQuery());
+    const result = await graphql<IntrospectionQuery, undefined>(gw.httpUrl, getIntrospectionQuery({ oneOf: true, specifiedByUrl: true }));
 
     expect(result.errors).toBeUndefined();
     expect(result.status).toBe(200);
@@ -131,8 +131,8 @@ describe('schema contract', () => {
     expect(enumValues('FinishReason')).toEqual(expect.arrayContaining(['STOP', 'LENGTH', 'CONTENT_FILTER']));
   });
 
-  it('has exactly the chat roles SYSTEM, USER and ASSISTANT', () => {
-    expect(enumValues('ChatRole').sort()).toEqual(['ASSISTANT', 'SYSTEM', 'USER']);
+  it('has exactly the chat roles SYSTEM, DEVELOPER, USER, ASSISTANT and TOOL', () => {
+    expect(enumValues('ChatRole').sort()).toEqual(['ASSISTANT', 'DEVELOPER', 'SYSTEM', 'TOOL', 'USER']);
   });
 
   it('has CompletionInput with the OpenAI parameters, all optional, typed as clients expect', () => {
@@ -153,8 +153,25 @@ describe('schema contract', () => {
       seed: 'Int',
       user: 'String',
       logitBias: '[LogitBiasInput!]',
+      tools: '[ToolInput!]',
+      toolChoice: 'ToolChoiceInput',
+      parallelToolCalls: 'Boolean',
+      responseFormat: 'ResponseFormatInput',
+      reasoningEffort: 'ReasoningEffort',
+      maxCompletionTokens: 'Int',
+      verbosity: 'Verbosity',
+      promptCacheKey: 'String',
+      safetyIdentifier: 'String',
+      serviceTier: 'String',
     });
-    expect(inputFieldTypes('ChatMessageInput')).toEqual({ role: 'ChatRole!', content: 'String!' });
+    expect(inputFieldTypes('ChatMessageInput')).toEqual({
+      role: 'ChatRole!',
+      content: 'String',
+      parts: '[ContentPartInput!]',
+      name: 'String',
+      toolCalls: '[ToolCallInput!]',
+      toolCallId: 'String',
+    });
     expect(inputFieldTypes('LogitBiasInput')).toEqual({ token: 'Int!', bias: 'Float!' });
   });
 
@@ -169,6 +186,42 @@ describe('schema contract', () => {
       finishReason: 'FinishReason',
       usage: 'Usage',
     });
-    expect(types('Usage')).toEqual({ promptTokens: 'Int!', completionTokens: 'Int!', totalTokens: 'Int!', cost: 'Float' });
+    expect(types('Usage')).toEqual({
+      promptTokens: 'Int!',
+      completionTokens: 'Int!',
+      totalTokens: 'Int!',
+      cachedPromptTokens: 'Int',
+      reasoningTokens: 'Int',
+      cost: 'Float',
+    });
+  });
+
+  it('has the chat surface of issue #14 under the names clients rely on', () => {
+    const types = (name: string): Record<string, string> =>
+      Object.fromEntries(Object.values(objectType(name).getFields()).map((f) => [f.name, String(f.type)]));
+    expect(inputFieldTypes('ToolInput')).toEqual({ name: 'String!', description: 'String', parameters: 'JSONObject', strict: 'Boolean' });
+    expect(inputFieldTypes('ToolChoiceInput')).toEqual({ mode: 'ToolChoiceMode', function: 'String' });
+    expect(inputFieldTypes('ResponseFormatInput')).toEqual({ type: 'ResponseFormatType!', jsonSchema: 'JsonSchemaFormatInput' });
+    expect(inputFieldTypes('JsonSchemaFormatInput')).toEqual({ name: 'String!', schema: 'JSONObject!', strict: 'Boolean', description: 'String' });
+    expect(inputFieldTypes('ContentPartInput')).toEqual({ text: 'String', imageUrl: 'ImageUrlInput', inputAudio: 'InputAudioInput', file: 'FileInput' });
+    expect(inputFieldTypes('ImageUrlInput')).toEqual({ url: 'String!', detail: 'ImageDetail' });
+    expect(inputFieldTypes('InputAudioInput')).toEqual({ data: 'String!', format: 'AudioFormat!' });
+    expect(inputFieldTypes('FileInput')).toEqual({ fileId: 'String', fileData: 'String', filename: 'String' });
+    expect(inputFieldTypes('ToolCallInput')).toEqual({ id: 'String!', name: 'String!', arguments: 'String!' });
+    for (const oneOf of ['ContentPartInput', 'ToolChoiceInput']) {
+      const type = schema.getType(oneOf);
+      expect(isInputObjectType(type) && type.isOneOf, `${oneOf} is @oneOf`).toBe(true);
+    }
+    expect(enumValues('ToolChoiceMode').sort()).toEqual(['AUTO', 'NONE', 'REQUIRED']);
+    expect(enumValues('ResponseFormatType').sort()).toEqual(['JSON_OBJECT', 'JSON_SCHEMA', 'TEXT']);
+    expect(enumValues('ReasoningEffort').sort()).toEqual(['HIGH', 'LOW', 'MEDIUM', 'MINIMAL', 'NONE', 'XHIGH']);
+    expect(enumValues('Verbosity').sort()).toEqual(['HIGH', 'LOW', 'MEDIUM']);
+    expect(enumValues('ImageDetail').sort()).toEqual(['AUTO', 'HIGH', 'LOW']);
+    expect(enumValues('AudioFormat').sort()).toEqual(['MP3', 'WAV']);
+    expect(types('ToolCall')).toEqual({ id: 'String!', name: 'String!', arguments: 'String!', argumentsJson: 'JSON' });
+    expect(types('ToolCallDelta')).toEqual({ index: 'Int!', id: 'String', name: 'String', argumentsDelta: 'String!' });
+    expect(types('Choice')).toMatchObject({ toolCalls: '[ToolCall!]', refusal: 'String', json: 'JSON' });
+    expect(types('Completion')).toMatchObject({ toolCalls: '[ToolCall!]', refusal: 'String', json: 'JSON' });
+    expect(types('CompletionChunk')).toMatchObject({ toolCallDeltas: '[ToolCallDelta!]', toolCalls: '[ToolCall!]', refusal: 'String' });
   });
 });

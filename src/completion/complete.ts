@@ -1,12 +1,12 @@
 /** `complete`: one answer, from the first target that gives it. */
 import type { Lifecycle } from '../server/lifecycle.js';
-import type { Choice, CompletionResult } from '../upstream/provider.js';
+import type { CompletionResult } from '../upstream/provider.js';
 import { Budget, Deadline } from './deadline.js';
 import { admissionError, ClientGone, clientClosed, isGraphQLError } from './failures.js';
 import type { Operation } from './operation.js';
 import type { Target } from './routing.js';
 import { stripSentinels } from './sentinels.js';
-import { sumUsage, type CompletionShape } from './shapes.js';
+import { sumUsage, type ChoiceShape, type CompletionShape } from './shapes.js';
 
 /** `complete`: the first target that answers, bounded by the timers, cancelled if the client leaves. */
 export async function runCompletion(
@@ -89,8 +89,10 @@ export async function runCompletion(
 
 async function shapeResult(result: CompletionResult, operation: Operation): Promise<CompletionShape> {
   const { prepared } = operation;
-  const choices: Choice[] = result.choices
-    .map((c) => ({ ...c, text: stripSentinels(c.text) }))
+  const format = prepared.request.responseFormat?.type;
+  const jsonRequested = format === 'json_object' || format === 'json_schema';
+  const choices: ChoiceShape[] = result.choices
+    .map((c) => ({ ...c, text: stripSentinels(c.text), jsonRequested }))
     .sort((a, b) => a.index - b.index);
   const usage =
     result.usage ??
@@ -98,6 +100,5 @@ async function shapeResult(result: CompletionResult, operation: Operation): Prom
       prepared.promptTokens,
       await prepared.tokenizer.countAllAsync(choices.map((c) => c.text)),
     );
-  const format = prepared.request.responseFormat?.type;
-  return { ...result, choices, usage: operation.bill(usage), jsonRequested: format === 'json_object' || format === 'json_schema' };
+  return { ...result, choices, usage: operation.bill(usage) };
 }

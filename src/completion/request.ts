@@ -11,7 +11,7 @@ import { contextWindow, Tokenizer } from './tokens.js';
 export interface CompletionInputValue {
   model?: string | null;
   prompt?: string | null;
-  messages?: readonly { role: ChatMessage['role']; content: string }[] | null;
+  messages?: readonly { role: ChatMessage['role']; content?: string | null }[] | null;
   suffix?: string | null;
   maxTokens?: number | null;
   temperature?: number | null;
@@ -73,7 +73,7 @@ function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLErr
   if (hasMessages) {
     const messages = input.messages ?? [];
     if (messages.length === 0) return badInput('messages', 'must contain at least one message');
-    const empty = messages.findIndex((m) => m.content.trim() === '');
+    const empty = messages.findIndex((m) => (m.content ?? '').trim() === '');
     if (empty !== -1) return badInput(`messages[${empty}].content`, 'must not be empty');
     if (input.suffix !== null && input.suffix !== undefined) return badInput('suffix', 'is only supported with prompt, not messages');
     if (input.echo) return badInput('echo', 'is only supported with prompt, not messages');
@@ -117,7 +117,7 @@ function toRequest(input: CompletionInputValue, model: string): CompletionReques
     if (value !== null && value !== undefined) request[key] = value;
   };
   set('prompt', input.prompt);
-  set('messages', input.messages?.map((m) => ({ role: m.role, content: m.content })));
+  set('messages', input.messages?.map((m) => ({ role: m.role, content: m.content ?? null })));
   set('suffix', input.suffix);
   set('maxTokens', input.maxTokens);
   set('temperature', input.temperature);

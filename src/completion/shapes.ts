@@ -1,15 +1,19 @@
 /** What the schema exposes of a completion: the shapes the resolvers return. */
-import type { CompletionResult, ToolCall, ToolCallDelta, Usage } from '../upstream/provider.js';
+import type { Choice, CompletionResult, ToolCall, ToolCallDelta, Usage } from '../upstream/provider.js';
 
 /** Usage with its price: USD, or null when the model has none. */
 export interface BilledUsage extends Usage {
   cost: number | null;
 }
 
-export interface CompletionShape extends CompletionResult {
-  usage: BilledUsage;
+export interface ChoiceShape extends Choice {
   /** A JSON response format (JSON_OBJECT or JSON_SCHEMA) was asked for: `json` parses the text. */
   jsonRequested: boolean;
+}
+
+export interface CompletionShape extends CompletionResult {
+  choices: ChoiceShape[];
+  usage: BilledUsage;
 }
 
 /** One event of `completionStream`, as the schema exposes it. */

@@ -28,9 +28,16 @@ export interface Context {
   apiKey: ApiKey | null;
 }
 
+/** A JSON object, as `JSONObject` (graphql-scalars) hands it over. */
+export type JsonObject = Record<string, unknown>;
+
 export const builder = new SchemaBuilder<{
   Context: Context;
   DefaultFieldNullability: false;
+  Scalars: {
+    JSON: { Input: unknown; Output: unknown };
+    JSONObject: { Input: JsonObject; Output: JsonObject };
+  };
 }>({
   defaultFieldNullability: false,
 });
