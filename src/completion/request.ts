@@ -4,14 +4,14 @@
  */
 import type { GraphQLError } from 'graphql';
 import { badInput, contextLengthExceeded } from '../graphql/errors.js';
-import type { ChatMessage, CompletionRequest } from '../upstream/provider.js';
+import type { CompletionRequest } from '../upstream/provider.js';
+import { chatOptions, toMessage, type ChatInputValue } from './chat-request.js';
 import { contextWindow, Tokenizer } from './tokens.js';
 
 /** The GraphQL input, as Pothos hands it over (optional fields may be null). */
-export interface CompletionInputValue {
+export interface CompletionInputValue extends ChatInputValue {
   model?: string | null;
   prompt?: string | null;
-  messages?: readonly { role: ChatMessage['role']; content?: string | null }[] | null;
   suffix?: string | null;
   maxTokens?: number | null;
   temperature?: number | null;
@@ -73,7 +73,7 @@ function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLErr
   if (hasMessages) {
     const messages = input.messages ?? [];
     if (messages.length === 0) return badInput('messages', 'must contain at least one message');
-    const empty = messages.findIndex((m) => (m.content ?? '').trim() === '');
+    const empty = messages.findIndex((m) => !m.parts && !m.toolCalls && (m.content ?? '').trim() === '');
     if (empty !== -1) return badInput(`messages[${empty}].content`, 'must not be empty');
     if (input.suffix !== null && input.suffix !== undefined) return badInput('suffix', 'is only supported with prompt, not messages');
     if (input.echo) return badInput('echo', 'is only supported with prompt, not messages');
@@ -112,12 +112,12 @@ function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLErr
 
 /** Drops GraphQL nulls so providers see only what the client set. */
 function toRequest(input: CompletionInputValue, model: string): CompletionRequest {
-  const request: CompletionRequest = { model };
+  const request: CompletionRequest = { model, ...chatOptions(input) };
   const set = <K extends keyof CompletionRequest>(key: K, value: CompletionRequest[K] | null | undefined): void => {
     if (value !== null && value !== undefined) request[key] = value;
   };
   set('prompt', input.prompt);
-  set('messages', input.messages?.map((m) => ({ role: m.role, content: m.content ?? null })));
+  set('messages', input.messages?.map(toMessage));
   set('suffix', input.suffix);
   set('maxTokens', input.maxTokens);
   set('temperature', input.temperature);
