@@ -2,6 +2,8 @@
  * The GraphiQL page is self-contained: its bundle, styles, fonts and icon are inlined from
  * the installed package, so it works offline and loads nothing from a CDN.
  */
+import { parse, validate } from 'graphql';
+import { schema } from '../src/graphql/schema/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from './helpers.js';
 
@@ -87,6 +89,10 @@ describe('GraphiQL page', () => {
     const { defaultQuery } = JSON.parse(options?.[1] ?? '{}') as { defaultQuery?: string };
     expect(defaultQuery).toMatch(/subscription Stream \{\s*completionStream\(/);
     expect(defaultQuery).toMatch(/mutation Complete \{\s*complete\(/);
+    expect(defaultQuery).toMatch(/mutation CallTool \{\s*complete\(input: \{[^]*tools: \[/);
+    expect(defaultQuery).toMatch(/mutation StructuredOutput \{\s*complete\(input: \{[^]*responseFormat: \{ type: JSON_SCHEMA/);
+    // Every example is a valid operation of the served schema.
+    expect(validate(schema, parse(defaultQuery ?? ''))).toEqual([]);
   });
 
   it('serves the same page on a second GET', async () => {

@@ -37,6 +37,34 @@ mutation Complete {
     usage { totalTokens }
   }
 }
+
+# Tools: the model answers with a call (send it back with a TOOL message to finish the round trip).
+mutation CallTool {
+  complete(input: {
+    messages: [{ role: USER, content: "What is the weather in Paris? Use get_weather." }]
+    tools: [{
+      name: "get_weather"
+      description: "Current weather for a city"
+      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+    }]
+  }) {
+    choices { finishReason }
+    toolCalls { id name arguments argumentsJson }
+  }
+}
+
+# Structured output: JSON valid against a schema, parsed in \`json\`.
+mutation StructuredOutput {
+  complete(input: {
+    messages: [{ role: USER, content: "Ada Lovelace, born 1815" }]
+    responseFormat: { type: JSON_SCHEMA, jsonSchema: {
+      name: "person"
+      schema: { type: "object", properties: { name: { type: "string" }, born: { type: "integer" } }, required: ["name", "born"] }
+    } }
+  }) {
+    json
+  }
+}
 `;
 
 export function createGatewayYoga(
