@@ -108,11 +108,7 @@ export class Operation {
     });
   }
 
-  /**
-   * Prices usage for the model that served, or the one asked for when the upstream names one
-   * we have no price for: cached prompt tokens at the cached-input price, reasoning tokens
-   * (inside the completion tokens) as output.
-   */
+  /** Prices usage (cached prompt tokens at the cached price) for the model that served, or the one asked for when we have no price for that. */
   bill(usage: Usage): BilledUsage {
     const { pricing } = this.deps;
     const cost = pricing.usageCost(this.model, usage) ?? pricing.usageCost(this.asked, usage);
