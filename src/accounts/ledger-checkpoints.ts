@@ -16,8 +16,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { DatabaseSchema, LedgerCheckpointsTable, UsageLedgerTable } from './db/schema.js';
-import type { LedgerEntry, RunningOperation, StartedOperation } from './ledger-types.js';
+import type { DatabaseSchema, LedgerCheckpointRow, UsageLedgerRow } from './db/schema.js';
+import type { LedgerEntry, Progress, RunningOperation, StartedOperation } from './ledger-types.js';
 
 /** Flush intervals without a heartbeat after which an instance counts as dead (and between sweeps). */
 export const STALE_INTERVALS = 5;
@@ -28,6 +28,9 @@ export class Running implements RunningOperation {
   readonly id = randomUUID();
   model: string;
   completionTokens = 0;
+  /** Known once the upstream reported them (its usage), else null. */
+  cachedPromptTokens: number | null = null;
+  reasoningTokens: number | null = null;
   /** In the tracker's list of changes since the last flush took it. */
   queued = false;
   /** A checkpoint of it is in the database. */
@@ -43,9 +46,11 @@ export class Running implements RunningOperation {
     tracker.changed(this);
   }
 
-  progress(update: { model?: string; completionTokens: number }): void {
+  progress(update: Progress): void {
     if (update.model !== undefined) this.model = update.model;
     this.completionTokens = update.completionTokens;
+    if (update.cachedPromptTokens !== undefined) this.cachedPromptTokens = update.cachedPromptTokens;
+    if (update.reasoningTokens !== undefined) this.reasoningTokens = update.reasoningTokens;
     if (!this.queued) this.tracker.changed(this);
   }
 
@@ -74,11 +79,11 @@ export class CheckpointTracker {
   }
 
   /** Takes the changes: the checkpoint rows of those still running. */
-  take(now: number): { running: Running[]; rows: LedgerCheckpointsTable[] } {
+  take(now: number): { running: Running[]; rows: LedgerCheckpointRow[] } {
     const taken = this.changes;
     this.changes = [];
     const running: Running[] = [];
-    const rows: LedgerCheckpointsTable[] = [];
+    const rows: LedgerCheckpointRow[] = [];
     for (const r of taken) {
       r.queued = false;
       if (r.finished) continue;
@@ -93,7 +98,9 @@ export class CheckpointTracker {
         model: r.model,
         prompt_tokens: r.op.promptTokens,
         completion_tokens: r.completionTokens,
-        cost_usd: r.op.cost(r.model, r.op.promptTokens, r.completionTokens),
+        cached_prompt_tokens: r.cachedPromptTokens,
+        reasoning_tokens: r.reasoningTokens,
+        cost_usd: r.op.cost(r.model, r.op.promptTokens, r.completionTokens, r.cachedPromptTokens ?? undefined),
         started_at: r.op.startedAt,
         checkpoint_at: now,
       });
@@ -119,7 +126,7 @@ function chunks<T>(items: T[]): T[][] {
  */
 export async function writeFlush(
   db: Kysely<DatabaseSchema>,
-  write: { rows: UsageLedgerTable[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointsTable[]; instanceId: string; heartbeat: boolean; aliveUntil: number },
+  write: { rows: UsageLedgerRow[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointRow[]; instanceId: string; heartbeat: boolean; aliveUntil: number },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     if (write.rows.length > 0) {
@@ -131,6 +138,8 @@ export async function writeFlush(
             model: eb.ref('excluded.model'),
             prompt_tokens: eb.ref('excluded.prompt_tokens'),
             completion_tokens: eb.ref('excluded.completion_tokens'),
+            cached_prompt_tokens: eb.ref('excluded.cached_prompt_tokens'),
+            reasoning_tokens: eb.ref('excluded.reasoning_tokens'),
             cost_usd: eb.ref('excluded.cost_usd'),
             outcome: eb.ref('excluded.outcome'),
             time_to_first_chunk_ms: eb.ref('excluded.time_to_first_chunk_ms'),
@@ -150,6 +159,8 @@ export async function writeFlush(
             instance_id: eb.ref('excluded.instance_id'),
             model: eb.ref('excluded.model'),
             completion_tokens: eb.ref('excluded.completion_tokens'),
+            cached_prompt_tokens: eb.ref('excluded.cached_prompt_tokens'),
+            reasoning_tokens: eb.ref('excluded.reasoning_tokens'),
             cost_usd: eb.ref('excluded.cost_usd'),
             checkpoint_at: eb.ref('excluded.checkpoint_at'),
           })),
@@ -173,7 +184,7 @@ export async function forgetInstance(db: Kysely<DatabaseSchema>, id: string): Pr
   await db.deleteFrom('ledger_instances').where('id', '=', id).execute();
 }
 
-function interruptedRow(c: LedgerCheckpointsTable): UsageLedgerTable {
+function interruptedRow(c: LedgerCheckpointRow): UsageLedgerRow {
   return {
     id: c.id,
     key_id: c.key_id,
@@ -183,6 +194,8 @@ function interruptedRow(c: LedgerCheckpointsTable): UsageLedgerTable {
     model: c.model,
     prompt_tokens: c.prompt_tokens,
     completion_tokens: c.completion_tokens,
+    cached_prompt_tokens: c.cached_prompt_tokens,
+    reasoning_tokens: c.reasoning_tokens,
     cost_usd: c.cost_usd,
     outcome: 'interrupted',
     time_to_first_chunk_ms: null,

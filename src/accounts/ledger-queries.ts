@@ -10,6 +10,10 @@ export interface UsageBucket {
   requests: number;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens the upstreams reported served from their cache (rows where they did not say count 0). */
+  cachedPromptTokens: number;
+  /** Completion tokens the upstreams reported spent reasoning (rows where they did not say count 0). */
+  reasoningTokens: number;
   costUsd: number;
 }
 
@@ -49,6 +53,8 @@ export async function usage(db: Kysely<DatabaseSchema>, options: UsageQuery): Pr
       eb.fn.countAll<number>().as('requests'),
       eb.fn.sum<number>('prompt_tokens').as('prompt_tokens'),
       eb.fn.sum<number>('completion_tokens').as('completion_tokens'),
+      eb.fn.sum<number | null>('cached_prompt_tokens').as('cached_prompt_tokens'),
+      eb.fn.sum<number | null>('reasoning_tokens').as('reasoning_tokens'),
       eb.fn.sum<number | null>('cost_usd').as('cost_usd'),
     ])
     .where('started_at', '>=', options.from)
@@ -62,6 +68,8 @@ export async function usage(db: Kysely<DatabaseSchema>, options: UsageQuery): Pr
     requests: Number(row.requests),
     promptTokens: Number(row.prompt_tokens),
     completionTokens: Number(row.completion_tokens),
+    cachedPromptTokens: Number(row.cached_prompt_tokens ?? 0),
+    reasoningTokens: Number(row.reasoning_tokens ?? 0),
     costUsd: Number(row.cost_usd ?? 0),
   }));
 }

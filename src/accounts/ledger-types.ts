@@ -22,6 +22,10 @@ export interface LedgerEntry {
   model: string;
   promptTokens: number;
   completionTokens: number;
+  /** Of `promptTokens`, those served from the upstream's prompt cache; null or absent: it did not say. */
+  cachedPromptTokens?: number | null;
+  /** Of `completionTokens`, those spent reasoning (billed as output); null or absent: it did not say. */
+  reasoningTokens?: number | null;
   costUsd: number | null;
   outcome: LedgerOutcome;
   timeToFirstChunkMs: number | null;
@@ -30,10 +34,18 @@ export interface LedgerEntry {
   finishedAt: number;
 }
 
+/** What a running operation reports as it goes; the detailed counts once the upstream said them. */
+export interface Progress {
+  model?: string;
+  completionTokens: number;
+  cachedPromptTokens?: number;
+  reasoningTokens?: number;
+}
+
 /** An operation that has reached the upstream and is not finished yet. */
 export interface RunningOperation {
   /** Cheap (memory only): what it has produced so far; called per streamed delta. */
-  progress(update: { model?: string; completionTokens: number }): void;
+  progress(update: Progress): void;
   /** Records the final row (as `record` does) and drops the checkpoint. Call exactly once. */
   finish(entry: LedgerEntry): void;
 }
@@ -41,6 +53,6 @@ export interface RunningOperation {
 /** What `Ledger.start` takes. */
 export interface StartedOperation
   extends Pick<LedgerEntry, 'keyId' | 'requestId' | 'operation' | 'modelRequested' | 'model' | 'promptTokens' | 'startedAt'> {
-  /** Prices a checkpoint's tokens (the model may change when a fallback serves). */
-  cost: (model: string, promptTokens: number, completionTokens: number) => number | null;
+  /** Prices a checkpoint's tokens (the model may change when a fallback serves); `cachedPromptTokens` undefined while not known. */
+  cost: (model: string, promptTokens: number, completionTokens: number, cachedPromptTokens?: number) => number | null;
 }

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from './db/index.js';
-import type { UsageLedgerTable } from './db/schema.js';
+import type { UsageLedgerRow } from './db/schema.js';
 import {
   CheckpointTracker,
   forgetInstance,
@@ -28,12 +28,12 @@ import type { LedgerEntry, RunningOperation, StartedOperation } from './ledger-t
 import type { Metrics } from '../observability/metrics.js';
 
 export type { DatabaseProblem, LedgerHealth } from './ledger-health.js';
-export type { LedgerEntry, LedgerOutcome, RunningOperation, StartedOperation } from './ledger-types.js';
+export type { LedgerEntry, LedgerOutcome, Progress, RunningOperation, StartedOperation } from './ledger-types.js';
 export type { UsageBucket, UsageGroupBy, UsageQuery } from './ledger-queries.js';
 
 const BATCH_ROWS = 500;
 
-function toRow(entry: LedgerEntry, id: string = randomUUID()): UsageLedgerTable {
+function toRow(entry: LedgerEntry, id: string = randomUUID()): UsageLedgerRow {
   return {
     id,
     key_id: entry.keyId,
@@ -43,6 +43,8 @@ function toRow(entry: LedgerEntry, id: string = randomUUID()): UsageLedgerTable 
     model: entry.model,
     prompt_tokens: entry.promptTokens,
     completion_tokens: entry.completionTokens,
+    cached_prompt_tokens: entry.cachedPromptTokens ?? null,
+    reasoning_tokens: entry.reasoningTokens ?? null,
     cost_usd: entry.costUsd,
     outcome: entry.outcome,
     time_to_first_chunk_ms: entry.timeToFirstChunkMs,
@@ -66,7 +68,7 @@ export interface LedgerOptions {
 }
 
 interface Pending {
-  row: UsageLedgerTable;
+  row: UsageLedgerRow;
   /** The running operation it ends, whose checkpoint goes in the same transaction. */
   running?: Running;
 }

@@ -3,7 +3,7 @@
  * crash leaves it `interrupted` (issue #12), then the final row when it ends. An operation
  * that never reached an upstream has no row.
  */
-import type { Ledger, LedgerEntry, RunningOperation } from '../accounts/ledger.js';
+import type { Ledger, LedgerEntry, Progress, RunningOperation } from '../accounts/ledger.js';
 import type { Pricing } from '../accounts/pricing.js';
 
 /** What is known of the row before any upstream call. */
@@ -26,12 +26,12 @@ export class LedgerRow {
       ...this.fixed,
       model,
       startedAt: this.startedAt,
-      cost: (name, promptTokens, completionTokens) => pricing.cost(name, promptTokens, completionTokens),
+      cost: (name, promptTokens, completionTokens, cachedPromptTokens) => pricing.cost(name, promptTokens, completionTokens, cachedPromptTokens),
     });
   }
 
-  /** Cheap (memory only): what the operation has produced so far. */
-  progress(update: { model?: string; completionTokens: number }): void {
+  /** Cheap (memory only): what the operation has produced so far (cached and reasoning tokens once the upstream said). */
+  progress(update: Progress): void {
     this.running?.progress(update);
   }
 

@@ -91,7 +91,9 @@ export class Operation {
 
   /**
    * Checks the key's limits and budgets and reserves this request's share (prompt tokens
-   * plus the completion it may produce). Throws RATE_LIMITED or QUOTA_EXCEEDED.
+   * plus the completion it may produce). Throws RATE_LIMITED or QUOTA_EXCEEDED. The prompt
+   * is priced as uncached: cache hits are known only from the upstream's answer, and a
+   * reservation must not be short of what settling may charge.
    */
   async reserve(): Promise<void> {
     const { quotas, pricing, reserveCompletionTokens } = this.deps;
@@ -106,12 +108,10 @@ export class Operation {
     });
   }
 
-  /** Prices usage for the model that served, or the one asked for when the upstream names one we have no price for. */
+  /** Prices usage (cached prompt tokens at the cached price) for the model that served, or the one asked for when we have no price for that. */
   bill(usage: Usage): BilledUsage {
     const { pricing } = this.deps;
-    const cost =
-      pricing.cost(this.model, usage.promptTokens, usage.completionTokens) ??
-      pricing.cost(this.asked, usage.promptTokens, usage.completionTokens);
+    const cost = pricing.usageCost(this.model, usage) ?? pricing.usageCost(this.asked, usage);
     return { ...usage, cost };
   }
 
@@ -264,6 +264,8 @@ export class Operation {
       model: this.model,
       promptTokens: usage?.promptTokens ?? 0,
       completionTokens: usage?.completionTokens ?? 0,
+      cachedPromptTokens: usage?.cachedPromptTokens ?? null,
+      reasoningTokens: usage?.reasoningTokens ?? null,
       costUsd: cost,
       outcome: ledgerOutcome(ending),
       timeToFirstChunkMs: firstChunkMs,

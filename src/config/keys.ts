@@ -51,7 +51,7 @@ export const KEYS = [
     field: 'modelPrices',
     type: 'prices',
     shown: 'built-in list',
-    doc: 'JSON `{"model": {"input": 0.15, "output": 0.6}}`, USD per 1M tokens.',
+    doc: 'JSON `{"model": {"input": 0.15, "output": 0.6, "cachedInput": 0.075}}`, USD per 1M tokens; an entry replaces the built-in one. `cachedInput` (prompt tokens served from the upstream\'s cache) is optional: without it they cost `input`. Reasoning tokens are completion tokens, billed at `output`.',
   },
   {
     env: 'RESERVE_COMPLETION_TOKENS',

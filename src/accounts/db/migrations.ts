@@ -75,6 +75,19 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Prompt tokens served from the upstream's cache (billed at the cached-input price) and
+  // completion tokens spent reasoning (billed as output), both null when the upstream did not
+  // say, so "not reported" stays apart from "none". One column per statement: SQLite's
+  // ALTER TABLE adds one at a time.
+  '0003_cached_and_reasoning_tokens': {
+    async up(db: Kysely<unknown>) {
+      for (const table of ['usage_ledger', 'ledger_checkpoints']) {
+        for (const column of ['cached_prompt_tokens', 'reasoning_tokens']) {
+          await db.schema.alterTable(table).addColumn(column, 'integer').execute();
+        }
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

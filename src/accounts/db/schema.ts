@@ -57,6 +57,24 @@ export interface LedgerCheckpointsTable
   checkpoint_at: number;
 }
 
+/**
+ * Migration 0003's columns, on both `usage_ledger` and `ledger_checkpoints`. Kept apart from
+ * the tables' first shapes so rows typed before it (nullable columns may be left out of an
+ * insert) stay valid; what the database returns always has them.
+ */
+export interface TokenDetailColumns {
+  /** Of the prompt tokens, those served from the upstream's prompt cache; null when it did not say. */
+  cached_prompt_tokens: number | null;
+  /** Of the completion tokens, those spent reasoning (billed as output); null when the upstream did not say. */
+  reasoning_tokens: number | null;
+}
+
+/** A `usage_ledger` row with every column. */
+export type UsageLedgerRow = UsageLedgerTable & TokenDetailColumns;
+
+/** A `ledger_checkpoints` row with every column. */
+export type LedgerCheckpointRow = LedgerCheckpointsTable & TokenDetailColumns;
+
 export interface LedgerInstancesTable {
   id: string;
   /** Unix ms: its last heartbeat plus a few of its flush intervals. */
@@ -65,7 +83,7 @@ export interface LedgerInstancesTable {
 
 export interface DatabaseSchema {
   api_keys: ApiKeysTable;
-  usage_ledger: UsageLedgerTable;
-  ledger_checkpoints: LedgerCheckpointsTable;
+  usage_ledger: UsageLedgerRow;
+  ledger_checkpoints: LedgerCheckpointRow;
   ledger_instances: LedgerInstancesTable;
 }

@@ -83,6 +83,14 @@ const UsageBucketRef = builder.objectRef<UsageBucket>('UsageBucket').implement({
     requests: t.exposeInt('requests', { description: 'Operations that reached the upstream.' }),
     promptTokens: t.exposeInt('promptTokens', { description: 'Prompt tokens.' }),
     completionTokens: t.exposeInt('completionTokens', { description: 'Completion tokens.' }),
+    cachedPromptTokens: t.exposeInt('cachedPromptTokens', {
+      description:
+        'Of the prompt tokens, those the upstream served from its prompt cache (billed at the cached-input price). Operations whose upstream did not report it count 0.',
+    }),
+    reasoningTokens: t.exposeInt('reasoningTokens', {
+      description:
+        'Of the completion tokens, those spent reasoning (billed as output, already in completionTokens). Operations whose upstream did not report it count 0.',
+    }),
     costUsd: t.exposeFloat('costUsd', { description: 'USD (models without a price count 0).' }),
   }),
 });
