@@ -16,7 +16,7 @@ import {
   type ToolCallInput,
   type ToolInput,
 } from '../src/generated/operations.js';
-import { collectSse, graphql, useGatewayWithFake } from './helpers.js';
+import { collectSse, graphql, subscribeOverWs, useGatewayWithFake } from './helpers.js';
 
 const ctx = useGatewayWithFake();
 
@@ -312,5 +312,15 @@ describe('valid chat input reaches the upstream', () => {
     const { errors } = await graphql(ctx.gw.httpUrl, ChatDocument, { input });
     expect(errors).toBeUndefined();
     expect(ctx.fake.requests.map((r) => r.path)).toEqual(['/v1/chat/completions']);
+  });
+
+  it('streams a tool round trip with ChatStream over graphql-ws', async () => {
+    const input = { messages: roundTrip(answer('call_1', '{"celsius":18}')), tools: [weather], toolChoice: { mode: 'AUTO' as const } };
+    const results = await subscribeOverWs(ctx.gw.wsUrl, ChatStreamDocument, { input });
+    expect(results.flatMap((r) => r.errors ?? [])).toEqual([]);
+    const chunks = results.map((r) => r.data?.completionStream);
+    expect(chunks.at(-1)?.finishReason).toBe('STOP');
+    expect(chunks.at(-1)?.accumulatedText).toBe('Hello from the fake upstream.');
+    expect(ctx.fake.requests.map((r) => [r.path, r.body?.['stream']])).toEqual([['/v1/chat/completions', true]]);
   });
 });
