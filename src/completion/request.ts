@@ -5,6 +5,7 @@
 import type { GraphQLError } from 'graphql';
 import { badInput, contextLengthExceeded } from '../graphql/errors.js';
 import type { CompletionRequest } from '../upstream/provider.js';
+import { chatProblem, promptProblem, tooLong } from './chat-checks.js';
 import { chatOptions, toMessage, type ChatInputValue } from './chat-request.js';
 import { contextWindow, Tokenizer } from './tokens.js';
 
@@ -45,12 +46,6 @@ export const LIMITS = {
   maxModelLength: 256,
 } as const;
 
-/** Refuses a string over `max` characters, naming the field. */
-function tooLong(field: string, value: string | null | undefined, max: number): GraphQLError | undefined {
-  if (value === null || value === undefined || value.length <= max) return undefined;
-  return badInput(field, `at most ${max} characters, got ${value.length}`);
-}
-
 function range(field: string, value: number | null | undefined, min: number, max: number): GraphQLError | undefined {
   if (value === null || value === undefined) return undefined;
   if (!Number.isFinite(value) || value < min || value > max) return badInput(field, `must be between ${min} and ${max}, got ${value}`);
@@ -70,11 +65,12 @@ function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLErr
   // stored twice and logged whole (issue #12). Real ones are far shorter.
   const long = tooLong('model', input.model, maxChars) ?? tooLong('user', input.user, maxChars);
   if (long) return long;
+  if (hasPrompt) {
+    const chatOnly = promptProblem(input);
+    if (chatOnly) return chatOnly;
+  }
   if (hasMessages) {
-    const messages = input.messages ?? [];
-    if (messages.length === 0) return badInput('messages', 'must contain at least one message');
-    const empty = messages.findIndex((m) => !m.parts && !m.toolCalls && (m.content ?? '').trim() === '');
-    if (empty !== -1) return badInput(`messages[${empty}].content`, 'must not be empty');
+    if (input.messages?.length === 0) return badInput('messages', 'must contain at least one message');
     if (input.suffix !== null && input.suffix !== undefined) return badInput('suffix', 'is only supported with prompt, not messages');
     if (input.echo) return badInput('echo', 'is only supported with prompt, not messages');
   }
@@ -107,7 +103,8 @@ function firstProblem(input: CompletionInputValue, maxChars: number): GraphQLErr
     const out = range(`logitBias[${i}].bias`, entry.bias, -100, 100);
     if (out) return out;
   }
-  return undefined;
+  // Last: it ends with compiling JSON Schemas, the one costly check.
+  return hasMessages ? chatProblem(input, maxChars) : undefined;
 }
 
 /** Drops GraphQL nulls so providers see only what the client set. */
