@@ -9,6 +9,7 @@ import {
   R50K_TOKEN_SPLIT_REGEX,
 } from 'gpt-tokenizer/encodingParams/constants';
 import type { ChatMessage, CompletionRequest } from '../upstream/provider.js';
+import { chatPieces, FUNCTION_START, type Piece, type PromptExtras } from './chat-tokens.js';
 import {
   countingEncoding,
   countTokensAsync,
@@ -108,6 +109,7 @@ export function encodingFor(model: string): EncodingName {
 }
 
 interface Loaded {
+  name: EncodingName;
   encoder: Encoder;
   counting: CountingEncoding;
 }
@@ -120,7 +122,7 @@ function load(name: EncodingName): Promise<Loaded> {
     encoding = (async (): Promise<Loaded> => {
       const [encoder, ranks] = await Promise.all([importEncoder(name), importRanks(name)]);
       encoder.setMergeCacheSize(MERGE_CACHE_SIZE);
-      return { encoder, counting: countingEncoding(encoder, SPLIT_REGEX[name], ranks) };
+      return { name, encoder, counting: countingEncoding(encoder, SPLIT_REGEX[name], ranks) };
     })();
     loaded.set(name, encoding);
   }
@@ -154,7 +156,7 @@ async function importRanks(name: EncodingName): Promise<RankTable> {
 // instead of letting the tokenizer throw.
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
-type PromptParts = Pick<CompletionRequest, 'messages' | 'prompt' | 'suffix'>;
+type PromptParts = Pick<CompletionRequest, 'messages' | 'prompt' | 'suffix' | 'tools' | 'responseFormat'>;
 
 /**
  * A model's tokenizer, loaded once. Counts are exact (gpt-tokenizer's own) except for a
@@ -198,34 +200,45 @@ export class Tokenizer {
   }
 
   /**
-   * Prompt tokens of a chat request, by OpenAI's published accounting: 3 tokens of
-   * framing per message plus its role and content, and 3 that prime the reply.
+   * Prompt tokens of a chat request: its messages (text, images, audio, files, names, tool
+   * calls) and the tools and JSON schema it offers. How each is counted, and where it is an
+   * estimate, is written down in chat-tokens.ts.
    */
-  countChat(messages: readonly ChatMessage[]): number {
-    let total = 3;
-    for (const message of messages) total += 3 + this.count(message.role) + this.count(message.content ?? '');
+  countChat(messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
+    let total = 0;
+    for (const piece of this.pieces(messages, extras)) total += typeof piece === 'number' ? piece : this.count(piece);
     return total;
   }
 
-  /** {@link countChat} that lets other work run every few milliseconds, across all messages. */
-  async countChatAsync(messages: readonly ChatMessage[]): Promise<number> {
+  /** {@link countChat} that lets other work run every few milliseconds, across all pieces. */
+  async countChatAsync(messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
     const turn = new Turn();
-    let total = 3;
-    for (const message of messages) {
-      total += 3 + this.count(message.role) + (await this.countAsync(message.content ?? '', turn));
+    let total = 0;
+    for (const piece of this.pieces(messages, extras)) {
+      if (typeof piece === 'number') {
+        total += piece;
+        await turn.yieldIfDue();
+      } else {
+        total += await this.countAsync(piece, turn);
+      }
     }
     return total;
   }
 
+  private pieces(messages: readonly ChatMessage[], extras: PromptExtras): Generator<Piece, void, undefined> {
+    const functionStart = this.encoding.name === 'o200k_base' ? FUNCTION_START.o200k : FUNCTION_START.older;
+    return chatPieces(messages, extras, functionStart);
+  }
+
   /** Prompt tokens of a request: its messages (chat) or its prompt and suffix. */
   countPrompt(request: PromptParts): number {
-    if (request.messages) return this.countChat(request.messages);
+    if (request.messages) return this.countChat(request.messages, request);
     return this.count(request.prompt ?? '') + this.count(request.suffix ?? '');
   }
 
   /** {@link countPrompt} that lets other work run every few milliseconds. */
   async countPromptAsync(request: PromptParts): Promise<number> {
-    if (request.messages) return this.countChatAsync(request.messages);
+    if (request.messages) return this.countChatAsync(request.messages, request);
     const turn = new Turn();
     return (await this.countAsync(request.prompt ?? '', turn)) + (await this.countAsync(request.suffix ?? '', turn));
   }
