@@ -16,7 +16,7 @@ import {
   type ToolCallInput,
   type ToolInput,
 } from '../src/generated/operations.js';
-import { collectSse, graphql, subscribeOverWs, useGatewayWithFake } from './helpers.js';
+import { collectSse, graphql, subscribeOverWs, takeSseEvents, useGatewayWithFake, wsClient } from './helpers.js';
 
 const ctx = useGatewayWithFake();
 
@@ -187,7 +187,7 @@ describe('bad chat input is refused before any upstream call', () => {
 });
 
 describe('@oneOf content parts (GraphQL itself)', () => {
-  it('refuses a part with two members set in variables: HTTP 400, and Yoga gives no code', async () => {
+  it('refuses a part with two members set in variables: HTTP 400 with BAD_USER_INPUT', async () => {
     // The document as text: its generated types rightly forbid such a part.
     const { status, data, errors } = await graphql(ctx.gw.httpUrl, print(ChatDocument), {
       input: { messages: [{ role: 'USER', parts: [{ text: 'Look:', imageUrl: { url: 'https://example.com/a.png' } }] }] },
@@ -195,8 +195,33 @@ describe('@oneOf content parts (GraphQL itself)', () => {
     expect(status).toBe(400);
     expect(data).toBeUndefined();
     expect(errors?.[0]?.message).toContain('Exactly one key must be specified for OneOf type "ContentPartInput"');
-    // Variable coercion errors reach the client without `extensions.code` (unlike the rest).
-    expect(errors?.[0]?.extensions?.code).toBeUndefined();
+    expect(errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(ctx.fake.requests).toHaveLength(0);
+  });
+
+  it('refuses it with BAD_USER_INPUT over graphql-ws and SSE too, before the upstream', async () => {
+    const input = { messages: [{ role: 'USER' as const, parts: [{ text: 'Look:', imageUrl: { url: 'https://example.com/a.png' } }] }] };
+    // The document as text again: its generated types rightly forbid such a part.
+    const client = wsClient(ctx.gw.wsUrl);
+    const overWs: { message: string; extensions?: Record<string, unknown> }[] = [];
+    try {
+      for await (const result of client.iterate({ query: print(ChatStreamDocument), variables: { input } })) overWs.push(...(result.errors ?? []));
+    } finally {
+      await client.dispose();
+    }
+    // Over SSE the stream answers with status 400 and the errors as its one `next` event.
+    const response = await fetch(ctx.gw.httpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: print(ChatStreamDocument), variables: { input } }),
+    });
+    expect(response.status).toBe(400);
+    const next = takeSseEvents(await response.text()).events.find((e) => e.event === 'next');
+    const overSse = (JSON.parse(next?.data ?? '{}') as { errors?: { message: string; extensions?: Record<string, unknown> }[] }).errors ?? [];
+    for (const errors of [overWs, overSse]) {
+      expect(errors[0]?.message).toContain('Exactly one key must be specified for OneOf type "ContentPartInput"');
+      expect(errors[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    }
     expect(ctx.fake.requests).toHaveLength(0);
   });
 

@@ -1,6 +1,6 @@
 /**
  * Yoga with the gateway's plugins, one concern each: request ids, compiled subscription
- * events, operation metrics, graphql-armor limits, CSRF prevention, and introspection off
+ * events, operation metrics, typed variable errors, graphql-armor limits, CSRF prevention, and introspection off
  * when configured; plus the GraphiQL page.
  */
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
@@ -16,6 +16,7 @@ import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.j
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { useRequestId } from './plugins/use-request-id.js';
+import { useVariableErrorCodes } from './plugins/use-variable-error-codes.js';
 import { schema } from './schema/index.js';
 
 export type GatewayYoga = YogaServerInstance<Record<string, unknown>, Context>;
@@ -83,6 +84,7 @@ export function createGatewayYoga(
     useRequestId(),
     useCompiledSubscriptions(config.compiledSubscriptions),
     useOperationMetrics(metrics),
+    useVariableErrorCodes(),
     ...useOperationLimits(limits),
     // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
