@@ -14,6 +14,17 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  chatBody,
+  chatFrames,
+  completionBody,
+  completionFrames,
+  isObject,
+  type Generation,
+  type Json,
+  type PlannedCall,
+  type WireUsage,
+} from './fake-upstream-wire.js';
 
 // ---------------------------------------------------------------------------
 // Public API
@@ -66,7 +77,7 @@ export type Fault =
   | { kind: 'hangAfterHeaders' }
   /**
    * Streams: send the role chunk(s) (chat) and then `chunks` content chunks (counted across all
-   * choices), then silence forever — no finish chunk, no `[DONE]`. Non-streaming: like `hangAfterHeaders`.
+   * choices; text, refusal and tool-call deltas alike), then silence forever — no finish chunk, no `[DONE]`. Non-streaming: like `hangAfterHeaders`.
    */
   | { kind: 'stallAfter'; chunks: number }
   /**
@@ -136,6 +147,15 @@ export interface Framing {
   splitBytes?: number;
 }
 
+/** A tool call the fake's model makes (see `Script.toolCalls`). */
+export interface ScriptedToolCall {
+  /** Default: `call_` and 24 random letters and digits, as OpenAI's. */
+  id?: string;
+  name: string;
+  /** The arguments' text in the fragments it is streamed in (split it anywhere, mid-JSON included). */
+  arguments: string[];
+}
+
 /** What the fake does. Every field is optional; `script()` starts from the defaults. */
 export interface Script {
   /**
@@ -144,18 +164,51 @@ export interface Script {
    * The response always has as many choices as the request asks for (`n`, default 1; times the
    * number of prompts when a completions request sends an array of prompts): extra scripted choices
    * are ignored, and when there are fewer, choice `i` reuses the last scripted pieces with
-   * `` ` (choice i)` `` appended as one more piece.
+   * `` ` (choice i)` `` appended as one more piece. When `toolCalls` or `refusals` is set and
+   * `choices` is not, chat choices have no text at all (`content: null`).
    */
   choices?: string[][];
-  /** `finish_reason` of every choice. Default `'stop'`. */
+  /**
+   * Chat only: per choice, the tool calls the model makes (choice `i` gets `toolCalls[i]`, extra
+   * choices the last entry's calls, with ids of their own). Non-streamed: `message.tool_calls`
+   * (`{id, type: "function", function: {name, arguments}}`, the fragments joined). Streamed after
+   * the choice's text and refusal, as OpenAI does: a call's first delta has `index`, `id`,
+   * `type: "function"` and `function: {name, arguments: ""}`, each later one only `index` and
+   * `function.arguments` (one fragment); parallel calls are interleaved by index (call 0's first
+   * delta, call 1's first delta, call 0's first fragment, …). A choice with no text and no refusal
+   * carries its role on its first call delta (`{role: "assistant", content: null, tool_calls: [...],
+   * refusal: null}`) instead of a role chunk of its own; that delta counts as content for `stallAfter`
+   * and the like. Every call delta is one "token" for the computed usage, its first one excepted.
+   * A choice with calls finishes with `tool_calls` unless `finishReason` says otherwise. Default: none.
+   */
+  toolCalls?: ScriptedToolCall[][];
+  /**
+   * Chat only: per choice, the refusal pieces (choice `i` gets `refusals[i]`, extra choices the last
+   * entry). Non-streamed: `message.refusal` (joined; `content: null` when the choice has no text).
+   * Streamed after the choice's text, one `{refusal: piece}` delta (and one "token") per piece; a choice
+   * with no text opens with `{role: "assistant", content: null, refusal: ""}`. Default: none.
+   */
+  refusals?: string[][];
+  /** `finish_reason` of every choice. Default `'tool_calls'` for a choice that calls tools, else `'stop'`. */
   finishReason?: string;
   /**
    * Token usage reported. Default: computed — `prompt_tokens` 7, `completion_tokens` = total number
-   * of pieces across all returned choices, `total_tokens` = their sum. `'omit'`: never send usage —
-   * not in non-stream bodies, and no usage chunk (nor `"usage": null`) even when the stream request
-   * asks for `stream_options.include_usage` (like servers that ignore it).
+   * of pieces (text, refusal, argument fragments) across all returned choices, `total_tokens` = their
+   * sum, no details. Given: `total_tokens` is computed, and `prompt_tokens_details` /
+   * `completion_tokens_details` are sent as given (in non-stream bodies and in the usage chunk alike).
+   * `'omit'`: never send usage — not in non-stream bodies, and no usage chunk (nor `"usage": null`)
+   * even when the stream request asks for `stream_options.include_usage` (like servers that ignore it).
    */
-  usage?: { prompt_tokens: number; completion_tokens: number } | 'omit';
+  usage?:
+    | {
+        prompt_tokens: number;
+        completion_tokens: number;
+        /** Of the prompt tokens, those served from the prompt cache. */
+        prompt_tokens_details?: { cached_tokens: number };
+        /** Of the completion tokens, those spent reasoning. */
+        completion_tokens_details?: { reasoning_tokens: number };
+      }
+    | 'omit';
   /** `model` reported in responses. Default: the request's `model`. */
   model?: string;
   /** Milliseconds to wait between streamed chunks (not before the first one). Default 0. Has no effect on non-streaming responses. */
@@ -224,19 +277,10 @@ const MODEL_CREATED: Readonly<Record<string, number>> = {
   'gpt-3.5-turbo-instruct': 1692901427,
 };
 const DEFAULT_PROMPT_TOKENS = 7;
-const SAMPLED_LOGPROB = -0.25;
 const DEFAULT_WAIT_MS = 2000;
-
-type Json = Record<string, unknown>;
 
 interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
-}
-
-interface WireUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
 }
 
 function errorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
@@ -249,14 +293,6 @@ function randomAlnum(length: number): string {
   let out = '';
   for (const b of bytes) out += alphabet.charAt(b % alphabet.length);
   return out;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function utf8Bytes(text: string): number[] {
-  return Array.from(Buffer.from(text, 'utf8'));
 }
 
 function bearerKey(headers: Record<string, string>): string {
@@ -303,24 +339,6 @@ interface Exchange {
 interface Waiter {
   settle(): boolean; // returns true when it resolved
   reject(err: Error): void;
-}
-
-/** Everything needed to render one generation response. */
-interface Generation {
-  endpoint: 'chat' | 'completions';
-  stream: boolean;
-  id: string;
-  created: number;
-  model: string;
-  choices: string[][];
-  /** Completions `echo: true`: the prompt text per choice (sent before the pieces). */
-  echoPrompts: (string | null)[];
-  finishReason: string;
-  /** `null` = omit usage entirely. */
-  usage: WireUsage | null;
-  includeUsage: boolean;
-  /** Completions: `logprobs` integer; chat: `top_logprobs` (0 when only `logprobs: true`); `null` = not requested. */
-  logprobs: number | null;
 }
 
 class FakeUpstreamServer implements FakeUpstream {
@@ -733,22 +751,39 @@ class FakeUpstreamServer implements FakeUpstream {
       else if (Array.isArray(p) && p.length > 0 && typeof p[0] !== 'number') prompts = p.map((x) => (typeof x === 'string' ? x : null));
     }
     const count = n * prompts.length;
-    const scripted = s.choices && s.choices.length > 0 ? s.choices : [[...DEFAULT_PIECES]];
+    const chat = endpoint === 'chat';
+    // A chat answer scripted to call tools or refuse has no text unless some is scripted too.
+    const textless = chat && !s.choices?.length && (!!s.toolCalls?.length || !!s.refusals?.length);
+    const scripted = s.choices && s.choices.length > 0 ? s.choices : [textless ? [] : [...DEFAULT_PIECES]];
     const last = scripted[scripted.length - 1] ?? [];
     const choices: string[][] = [];
+    const toolCalls: PlannedCall[][] = [];
+    const refusals: string[][] = [];
     const echoPrompts: (string | null)[] = [];
     for (let i = 0; i < count; i++) {
       const own = scripted[i];
-      choices.push(own ? [...own] : [...last, ` (choice ${i})`]);
+      choices.push(own ? [...own] : textless ? [] : [...last, ` (choice ${i})`]);
+      const calls = chat ? (s.toolCalls?.[i] ?? s.toolCalls?.at(-1) ?? []) : [];
+      toolCalls.push(calls.map((c) => ({ id: c.id ?? `call_${randomAlnum(24)}`, name: c.name, arguments: [...c.arguments] })));
+      refusals.push(chat ? [...(s.refusals?.[i] ?? s.refusals?.at(-1) ?? [])] : []);
       echoPrompts.push(endpoint === 'completions' && body['echo'] === true ? (prompts[Math.floor(i / n)] ?? null) : null);
     }
     const streamOptions = body['stream_options'];
     const includeUsage = isObject(streamOptions) && streamOptions['include_usage'] === true;
     let usage: WireUsage | null;
     if (s.usage === 'omit') usage = null;
-    else if (s.usage) usage = { ...s.usage, total_tokens: s.usage.prompt_tokens + s.usage.completion_tokens };
-    else {
-      const completion = choices.reduce((sum, c) => sum + c.length, 0);
+    else if (s.usage) {
+      const { prompt_tokens, completion_tokens, prompt_tokens_details, completion_tokens_details } = s.usage;
+      usage = { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+      if (prompt_tokens_details) usage.prompt_tokens_details = { ...prompt_tokens_details };
+      if (completion_tokens_details) usage.completion_tokens_details = { ...completion_tokens_details };
+    } else {
+      // One token per piece: text, refusal and argument fragments alike.
+      let completion = 0;
+      for (let i = 0; i < count; i++) {
+        completion += (choices[i]?.length ?? 0) + (refusals[i]?.length ?? 0);
+        for (const call of toolCalls[i] ?? []) completion += call.arguments.length;
+      }
       usage = { prompt_tokens: DEFAULT_PROMPT_TOKENS, completion_tokens: completion, total_tokens: DEFAULT_PROMPT_TOKENS + completion };
     }
     let logprobs: number | null = null;
@@ -762,7 +797,9 @@ class FakeUpstreamServer implements FakeUpstream {
       model: s.model ?? String(body['model']),
       choices,
       echoPrompts,
-      finishReason: s.finishReason ?? 'stop',
+      toolCalls,
+      refusals,
+      finishReasons: toolCalls.map((calls) => s.finishReason ?? (calls.length > 0 ? 'tool_calls' : 'stop')),
       usage,
       includeUsage: includeUsage && usage !== null,
       logprobs,
@@ -950,155 +987,6 @@ function rateLimitBody(model: string, retryAfterSeconds: number): OpenAIErrorBod
     null,
     'rate_limit_exceeded',
   );
-}
-
-function chatTokenLogprob(token: string, top: number): Json {
-  const tops: Json[] = [];
-  for (let j = 0; j < top; j++) {
-    const t = j === 0 ? token : `alt${j}`;
-    tops.push({ token: t, logprob: j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j, bytes: utf8Bytes(t) });
-  }
-  return { token, logprob: SAMPLED_LOGPROB, bytes: utf8Bytes(token), top_logprobs: tops };
-}
-
-function completionTopLogprobs(token: string, top: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (let j = 0; j < top; j++) out[j === 0 ? token : `alt${j}`] = j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j;
-  return out;
-}
-
-interface CompletionLogprobs {
-  tokens: string[];
-  token_logprobs: (number | null)[];
-  top_logprobs: (Record<string, number> | null)[];
-  text_offset: number[];
-}
-
-/** Completions logprobs for `tokens`, offsets starting at `offset`; an echoed prompt token gets `null` like the real API's first token. */
-function completionLogprobs(tokens: string[], offset: number, top: number, echoed: boolean): CompletionLogprobs {
-  const lp: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-  let at = offset;
-  tokens.forEach((t, k) => {
-    const isPrompt = echoed && k === 0;
-    lp.tokens.push(t);
-    lp.token_logprobs.push(isPrompt ? null : SAMPLED_LOGPROB);
-    lp.top_logprobs.push(isPrompt ? null : completionTopLogprobs(t, top));
-    lp.text_offset.push(at);
-    at += t.length;
-  });
-  return lp;
-}
-
-function chatBody(gen: Generation): Json {
-  const body: Json = {
-    id: gen.id,
-    object: 'chat.completion',
-    created: gen.created,
-    model: gen.model,
-    choices: gen.choices.map((pieces, index) => ({
-      index,
-      message: { role: 'assistant', content: pieces.join(''), refusal: null },
-      logprobs: gen.logprobs === null ? null : { content: pieces.map((p) => chatTokenLogprob(p, gen.logprobs ?? 0)), refusal: null },
-      finish_reason: gen.finishReason,
-    })),
-  };
-  if (gen.usage) body['usage'] = gen.usage;
-  body['system_fingerprint'] = 'fp_fake';
-  return body;
-}
-
-function completionBody(gen: Generation): Json {
-  const body: Json = {
-    id: gen.id,
-    object: 'text_completion',
-    created: gen.created,
-    model: gen.model,
-    choices: gen.choices.map((pieces, index) => {
-      const echo = gen.echoPrompts[index] ?? null;
-      const tokens = echo !== null ? [echo, ...pieces] : pieces;
-      return {
-        text: tokens.join(''),
-        index,
-        logprobs: gen.logprobs === null ? null : completionLogprobs(tokens, 0, gen.logprobs, echo !== null),
-        finish_reason: gen.finishReason,
-      };
-    }),
-  };
-  if (gen.usage) body['usage'] = gen.usage;
-  return body;
-}
-
-interface Frame {
-  /** `prelude` frames (chat role chunks, completions echo) go out before content and are not counted by `stallAfter`/`dieAfter`. */
-  kind: 'prelude' | 'content' | 'finish' | 'usage';
-  payload: Json;
-}
-
-/** Indices of (choice, piece) in round-robin order: choice 0 piece 0, choice 1 piece 0, …, choice 0 piece 1, … */
-function roundRobin(choices: string[][]): [number, number][] {
-  const order: [number, number][] = [];
-  const longest = Math.max(0, ...choices.map((c) => c.length));
-  for (let p = 0; p < longest; p++) {
-    choices.forEach((c, i) => {
-      if (p < c.length) order.push([i, p]);
-    });
-  }
-  return order;
-}
-
-function chatFrames(gen: Generation): Frame[] {
-  const chunk = (choices: Json[]): Json => {
-    const c: Json = { id: gen.id, object: 'chat.completion.chunk', created: gen.created, model: gen.model, system_fingerprint: 'fp_fake', choices };
-    if (gen.includeUsage) c['usage'] = null;
-    return c;
-  };
-  const frames: Frame[] = gen.choices.map((_, index) => ({
-    kind: 'prelude',
-    payload: chunk([{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
-  }));
-  for (const [index, p] of roundRobin(gen.choices)) {
-    const piece = gen.choices[index]?.[p] ?? '';
-    const logprobs = gen.logprobs === null ? null : { content: [chatTokenLogprob(piece, gen.logprobs)], refusal: null };
-    frames.push({ kind: 'content', payload: chunk([{ index, delta: { content: piece }, logprobs, finish_reason: null }]) });
-  }
-  gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ index, delta: {}, logprobs: null, finish_reason: gen.finishReason }]) });
-  });
-  if (gen.includeUsage && gen.usage) {
-    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
-  }
-  return frames;
-}
-
-function completionFrames(gen: Generation): Frame[] {
-  const chunk = (choices: Json[]): Json => {
-    const c: Json = { id: gen.id, object: 'text_completion', created: gen.created, model: gen.model, choices };
-    if (gen.includeUsage) c['usage'] = null;
-    return c;
-  };
-  const frames: Frame[] = [];
-  const offsets = gen.choices.map(() => 0);
-  // An echoed prompt goes out first, as its own chunk per choice (not counted as content).
-  gen.echoPrompts.forEach((echo, index) => {
-    if (echo === null) return;
-    const logprobs = gen.logprobs === null ? null : completionLogprobs([echo], 0, gen.logprobs, true);
-    frames.push({ kind: 'prelude', payload: chunk([{ text: echo, index, logprobs, finish_reason: null }]) });
-    offsets[index] = echo.length;
-  });
-  for (const [index, p] of roundRobin(gen.choices)) {
-    const piece = gen.choices[index]?.[p] ?? '';
-    const at = offsets[index] ?? 0;
-    const logprobs = gen.logprobs === null ? null : completionLogprobs([piece], at, gen.logprobs, false);
-    offsets[index] = at + piece.length;
-    frames.push({ kind: 'content', payload: chunk([{ text: piece, index, logprobs, finish_reason: null }]) });
-  }
-  gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ text: '', index, logprobs: null, finish_reason: gen.finishReason }]) });
-  });
-  if (gen.includeUsage && gen.usage) {
-    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
-  }
-  return frames;
 }
 
 /** Start a fake OpenAI-compatible upstream on 127.0.0.1 (random free port), optionally with an initial script. */
