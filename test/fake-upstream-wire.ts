@@ -36,8 +36,8 @@ export interface Generation {
   refusals: string[][];
   /** Completions `echo: true`: the prompt text per choice (sent before the pieces). */
   echoPrompts: (string | null)[];
-  /** Per choice. */
-  finishReasons: string[];
+  /** Per choice; `null`: no finish chunk in a stream. */
+  finishReasons: (string | null)[];
   /** `null` = omit usage entirely. */
   usage: WireUsage | null;
   includeUsage: boolean;
@@ -216,7 +216,7 @@ export function chatFrames(gen: Generation): Frame[] {
     if (d) frames.push({ kind: 'content', payload: chunk([{ index, delta: d.delta, logprobs: d.logprobs, finish_reason: null }]) });
   }
   gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ index, delta: {}, logprobs: null, finish_reason: gen.finishReasons[index] }]) });
+    if (gen.finishReasons[index] !== null) frames.push({ kind: 'finish', payload: chunk([{ index, delta: {}, logprobs: null, finish_reason: gen.finishReasons[index] }]) });
   });
   if (gen.includeUsage && gen.usage) {
     frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
@@ -247,7 +247,7 @@ export function completionFrames(gen: Generation): Frame[] {
     frames.push({ kind: 'content', payload: chunk([{ text: piece, index, logprobs, finish_reason: null }]) });
   }
   gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ text: '', index, logprobs: null, finish_reason: gen.finishReasons[index] }]) });
+    if (gen.finishReasons[index] !== null) frames.push({ kind: 'finish', payload: chunk([{ text: '', index, logprobs: null, finish_reason: gen.finishReasons[index] }]) });
   });
   if (gen.includeUsage && gen.usage) {
     frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });

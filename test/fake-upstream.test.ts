@@ -305,6 +305,17 @@ describe('fake upstream: tool calls, refusals and usage details', () => {
     ]);
   });
 
+  it('ends a stream without any finish chunk, and says finish_reason null in a body, when finishReason is null', async () => {
+    fake.script({ toolCalls: [[{ ...weather, id: 'call_a' }]], finishReason: null });
+    const { events } = await rawSse('/chat/completions', { model: 'm', messages: user, tools, stream: true, stream_options: { include_usage: true } });
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as WireChunk);
+    expect(chunks.map((c) => c.choices[0]?.finish_reason ?? null)).toEqual([null, null, null, null, null]);
+    expect(chunks.map((c) => c.choices[0]?.delta.tool_calls?.[0]?.function.arguments)).toEqual(['', '{"city":', '"Par', 'is"}', undefined]);
+    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, tools });
+    expect(res.choices[0]?.finish_reason).toBeNull();
+  });
+
   it('answers a refusal in message.refusal with content null', async () => {
     fake.script({ refusals: [["I'm sorry, ", 'I cannot help with that.']] });
     const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });

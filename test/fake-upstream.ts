@@ -189,8 +189,12 @@ export interface Script {
    * with no text opens with `{role: "assistant", content: null, refusal: ""}`. Default: none.
    */
   refusals?: string[][];
-  /** `finish_reason` of every choice. Default `'tool_calls'` for a choice that calls tools, else `'stop'`. */
-  finishReason?: string;
+  /**
+   * `finish_reason` of every choice. Default `'tool_calls'` for a choice that calls tools, else `'stop'`.
+   * `null`: non-streamed bodies say `finish_reason: null`, and streams send no finish chunk at all
+   * (their usage chunk and `[DONE]` still come), as some compatible servers end.
+   */
+  finishReason?: string | null;
   /**
    * Token usage reported. Default: computed — `prompt_tokens` 7, `completion_tokens` = total number
    * of pieces (text, refusal, argument fragments) across all returned choices, `total_tokens` = their
@@ -799,7 +803,7 @@ class FakeUpstreamServer implements FakeUpstream {
       echoPrompts,
       toolCalls,
       refusals,
-      finishReasons: toolCalls.map((calls) => s.finishReason ?? (calls.length > 0 ? 'tool_calls' : 'stop')),
+      finishReasons: toolCalls.map((calls) => (s.finishReason === undefined ? (calls.length > 0 ? 'tool_calls' : 'stop') : s.finishReason)),
       usage,
       includeUsage: includeUsage && usage !== null,
       logprobs,
