@@ -216,13 +216,14 @@ export async function relay(
   // An upstream that ends without a finish reason leaves held-back text behind, and tool
   // calls that no last chunk has carried yet.
   for (const [index, state] of progress.choices) {
-    if (state.finished) continue;
     const rest = state.filter.flush();
-    if (rest === '' && !state.calls) continue;
+    // A finished choice's last chunk has carried its calls already.
+    const toolCalls = state.finished ? null : completeCalls(state);
+    if (rest === '' && toolCalls === null) continue;
     state.text += rest;
     const behind = held ? emit(held) : undefined;
     if (behind) await catchUp(behind);
-    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS, toolCalls: completeCalls(state) };
+    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS, toolCalls };
   }
   const last: ChunkShape = held ?? {
     ...header,
