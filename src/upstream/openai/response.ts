@@ -103,8 +103,10 @@ function delta(
   return { id: chunk.id, model: chunk.model, created: chunk.created, index, text, finishReason, usage: u, toolCallDeltas: calls, refusal };
 }
 
-function toolCallDelta(t: ChatCompletionChunk.Choice.Delta.ToolCall): ToolCallDelta {
-  return { index: t.index, id: t.id ?? null, name: t.function?.name ?? null, argumentsDelta: t.function?.arguments ?? '' };
+function toolCallDelta(t: ChatCompletionChunk.Choice.Delta.ToolCall, position: number): ToolCallDelta {
+  // Some compatible servers leave out `index` (sending each call whole): its place in the list stands in.
+  const index = typeof t.index === 'number' ? t.index : position;
+  return { index, id: t.id ?? null, name: t.function?.name ?? null, argumentsDelta: t.function?.arguments ?? '' };
 }
 
 export function chatDeltas(chunk: ChatCompletionChunk, out: StreamDelta[]): void {
