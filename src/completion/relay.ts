@@ -62,8 +62,14 @@ function addCallPieces(state: ChoiceState, pieces: readonly ToolCallDelta[]): nu
       calls.set(piece.index, call);
       kept += CALL_RECORD_CHARS;
     }
-    if (call.id === '' && piece.id) kept += (call.id = piece.id).length;
-    if (call.name === '' && piece.name) kept += (call.name = piece.name).length;
+    if (call.id === '' && piece.id) {
+      call.id = piece.id;
+      kept += piece.id.length;
+    }
+    if (call.name === '' && piece.name) {
+      call.name = piece.name;
+      kept += piece.name.length;
+    }
     call.arguments += piece.argumentsDelta;
     kept += piece.argumentsDelta.length;
   }
