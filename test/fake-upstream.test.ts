@@ -230,6 +230,154 @@ describe('fake upstream: streaming', () => {
   });
 });
 
+describe('fake upstream: tool calls, refusals and usage details', () => {
+  const weather = { name: 'get_weather', arguments: ['{"city":', '"Par', 'is"}'] };
+  const time = { name: 'get_time', arguments: ['{"tz":"Europe/', 'Paris"}'] };
+  const tools = [weather, time].map((t) => ({ type: 'function' as const, function: { name: t.name, parameters: { type: 'object' } } }));
+
+  interface WireDelta {
+    role?: string;
+    content?: string | null;
+    refusal?: string | null;
+    tool_calls?: { index: number; id?: string; type?: string; function: { name?: string; arguments: string } }[];
+  }
+  type WireChunk = { choices: { index: number; delta: WireDelta; finish_reason: string | null }[]; usage?: unknown };
+
+  it('answers tool calls in message.tool_calls with content null and finish_reason tool_calls', async () => {
+    fake.script({ toolCalls: [[{ ...weather, id: 'call_weather' }, time]] });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, tools });
+    const [choice] = res.choices;
+    expect(choice?.finish_reason).toBe('tool_calls');
+    expect(choice?.message).toEqual({
+      role: 'assistant',
+      content: null,
+      refusal: null,
+      tool_calls: [
+        { id: 'call_weather', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        { id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/) as unknown, type: 'function', function: { name: 'get_time', arguments: '{"tz":"Europe/Paris"}' } },
+      ],
+    });
+    // One token per argument fragment.
+    expect(res.usage).toEqual({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 });
+  });
+
+  it('streams parallel tool calls as OpenAI does: id, type and name first, then argument fragments, interleaved by index', async () => {
+    fake.script({ toolCalls: [[{ ...weather, id: 'call_a' }, { ...time, id: 'call_b' }]] });
+    const { events } = await rawSse('/chat/completions', { model: 'm', messages: user, tools, stream: true, stream_options: { include_usage: true } });
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as WireChunk);
+    expect(chunks.map((c) => c.choices[0]?.delta)).toEqual([
+      // The role rides on the first call's first delta: no role chunk of its own.
+      { role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }], refusal: null },
+      { tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+      { tool_calls: [{ index: 1, function: { arguments: '{"tz":"Europe/' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '"Par' } }] },
+      { tool_calls: [{ index: 1, function: { arguments: 'Paris"}' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: 'is"}' } }] },
+      {},
+      undefined, // the usage chunk has no choices
+    ]);
+    expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 });
+  });
+
+  it('streams calls the official SDK reassembles, after the text of a choice that has some', async () => {
+    fake.script({ choices: [['Let me ', 'check.']], toolCalls: [[weather, time]] });
+    const stream = client.chat.completions.stream({ model: 'gpt-4o-mini', messages: user, tools });
+    const message = await stream.finalMessage();
+    expect(message.content).toBe('Let me check.');
+    expect(message.tool_calls?.map((c) => (c.type === 'function' ? [c.function.name, c.function.arguments] : null))).toEqual([
+      ['get_weather', '{"city":"Paris"}'],
+      ['get_time', '{"tz":"Europe/Paris"}'],
+    ]);
+    expect((await stream.finalChatCompletion()).choices[0]?.finish_reason).toBe('tool_calls');
+  });
+
+  it('gives every choice of n its own calls, with ids of their own', async () => {
+    fake.script({ toolCalls: [[weather]] });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, tools, n: 2 });
+    const calls = res.choices.map((c) => c.message.tool_calls?.[0]);
+    expect(calls.map((c) => (c?.type === 'function' ? c.function.name : null))).toEqual(['get_weather', 'get_weather']);
+    expect(calls[0]?.id).not.toBe(calls[1]?.id);
+    expect(res.choices.map((c) => [c.message.content, c.finish_reason])).toEqual([
+      [null, 'tool_calls'],
+      [null, 'tool_calls'],
+    ]);
+  });
+
+  it('ends a stream without any finish chunk, and says finish_reason null in a body, when finishReason is null', async () => {
+    fake.script({ toolCalls: [[{ ...weather, id: 'call_a' }]], finishReason: null });
+    const { events } = await rawSse('/chat/completions', { model: 'm', messages: user, tools, stream: true, stream_options: { include_usage: true } });
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as WireChunk);
+    expect(chunks.map((c) => c.choices[0]?.finish_reason ?? null)).toEqual([null, null, null, null, null]);
+    expect(chunks.map((c) => c.choices[0]?.delta.tool_calls?.[0]?.function.arguments)).toEqual(['', '{"city":', '"Par', 'is"}', undefined]);
+    expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, tools });
+    expect(res.choices[0]?.finish_reason).toBeNull();
+  });
+
+  it('answers a refusal in message.refusal with content null', async () => {
+    fake.script({ refusals: [["I'm sorry, ", 'I cannot help with that.']] });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    expect(res.choices).toEqual([
+      { index: 0, message: { role: 'assistant', content: null, refusal: "I'm sorry, I cannot help with that." }, logprobs: null, finish_reason: 'stop' },
+    ]);
+  });
+
+  it('streams a refusal as refusal deltas after a role chunk with content null', async () => {
+    fake.script({ refusals: [["I'm sorry", ', no.']] });
+    const { events } = await rawSse('/chat/completions', { model: 'm', messages: user, stream: true });
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as WireChunk);
+    expect(chunks.map((c) => c.choices[0]?.delta)).toEqual([
+      { role: 'assistant', content: null, refusal: '' },
+      { refusal: "I'm sorry" },
+      { refusal: ', no.' },
+      {},
+    ]);
+    expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('stop');
+    const sdk = await client.chat.completions.stream({ model: 'gpt-4o-mini', messages: user }).finalMessage();
+    expect(sdk.refusal).toBe("I'm sorry, no.");
+  });
+
+  it('reports cached and reasoning tokens in the body and in the usage chunk', async () => {
+    const usage = {
+      prompt_tokens: 2006,
+      completion_tokens: 300,
+      prompt_tokens_details: { cached_tokens: 1920 },
+      completion_tokens_details: { reasoning_tokens: 256 },
+    };
+    fake.script({ usage });
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user });
+    expect(res.usage).toEqual({ ...usage, total_tokens: 2306 });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: user, stream: true, stream_options: { include_usage: true } });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.at(-1)?.usage).toEqual({ ...usage, total_tokens: 2306 });
+  });
+
+  it('records content arrays, tools and tool answers exactly as the client sent them', async () => {
+    const messages = [
+      { role: 'developer' as const, content: 'Be brief.' },
+      {
+        role: 'user' as const,
+        name: 'ann',
+        content: [
+          { type: 'text' as const, text: 'What is this?' },
+          { type: 'image_url' as const, image_url: { url: 'https://example.com/a.png', detail: 'low' as const } },
+          { type: 'input_audio' as const, input_audio: { data: 'UklGRg==', format: 'wav' as const } },
+          { type: 'file' as const, file: { file_id: 'file-1' } },
+        ],
+      },
+      { role: 'assistant' as const, content: null, tool_calls: [{ id: 'call_1', type: 'function' as const, function: { name: 'get_weather', arguments: '{}' } }] },
+      { role: 'tool' as const, tool_call_id: 'call_1', content: 'sunny' },
+    ];
+    const res = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, tools, tool_choice: 'required' });
+    expect(res.choices[0]?.message.content).toBe(DEFAULT_TEXT);
+    const [req] = await fake.waitForRequests(1);
+    expect(req?.body).toEqual({ model: 'gpt-4o-mini', messages, tools, tool_choice: 'required' });
+  });
+});
+
 describe('fake upstream: faults', () => {
   it('surfaces a 429 as OpenAI.RateLimitError with status 429 and the retry-after header', async () => {
     fake.script({ fault: { kind: 'rateLimit', retryAfterSeconds: 7 } });

@@ -5,7 +5,9 @@
  * scriptable output and scriptable failures (error statuses, hangs, stalls, dropped sockets).
  *
  * Point the code under test at `fake.url` (e.g. as `OPENAI_BASE_URL`), script what the
- * upstream should do, then assert on `fake.requests` / `fake.aborted`.
+ * upstream should do, then assert on `fake.requests` / `fake.aborted`. The API (Script,
+ * Fault, …) is documented in fake-upstream-api.ts, the wire's bodies and frames are
+ * rendered by fake-upstream-wire.ts.
  *
  * Nothing here uses timers during silent periods (hangs and stalls simply never write),
  * so after `close()` nothing keeps the process alive.
@@ -14,202 +16,20 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  chatBody,
+  chatFrames,
+  completionBody,
+  completionFrames,
+  isObject,
+  type Generation,
+  type Json,
+  type PlannedCall,
+  type WireUsage,
+} from './fake-upstream-wire.js';
+import type { FakeUpstream, Fault, RecordedRequest, Script } from './fake-upstream-api.js';
 
-// ---------------------------------------------------------------------------
-// Public API
-// ---------------------------------------------------------------------------
-
-/** One HTTP request the fake received. */
-export interface RecordedRequest {
-  /** 1-based sequence number, in arrival order (survives `reset()`/`script()` without restarting). */
-  id: number;
-  /** HTTP method, upper-case (`POST`, `GET`). */
-  method: string;
-  /** URL pathname without the query string, e.g. `/v1/chat/completions`. */
-  path: string;
-  /** Request headers, names lower-cased; repeated headers joined with `, `. */
-  headers: Record<string, string>;
-  /** The JSON body parsed (field names exactly as on the wire, e.g. `max_tokens`), or `null` when there was no body, it was not valid JSON, or it was not a JSON object. */
-  body: Record<string, unknown> | null;
-  /** Streams: SSE events written so far and flushed to the socket (a client that stops reading stalls it). */
-  eventsSent: number;
-}
-
-/** A scripted failure. See each variant for what the fake does. */
-export type Fault =
-  /**
-   * Respond with `status`. `body` (default: an OpenAI error body that fits the status, e.g.
-   * 404 → `model_not_found`, 503 → "The server is overloaded or not ready yet.") is sent as JSON,
-   * or verbatim as `text/plain` when it is a string (to imitate proxies' non-JSON errors).
-   * `headers` are added to the response.
-   */
-  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
-  /**
-   * 429, `type: "requests"`, `code: "rate_limit_exceeded"`, with `retry-after: <retryAfterSeconds>`
-   * (default 1) and `x-ratelimit-*` headers. `retryAfterSeconds: 0` makes the SDK retry immediately.
-   */
-  | { kind: 'rateLimit'; retryAfterSeconds?: number }
-  /** 500, `type: "server_error"`, message "The server had an error while processing your request. Sorry about that!". */
-  | { kind: 'serverError' }
-  /**
-   * 401, `code: "invalid_api_key"`, with a message that ECHOES THE FULL KEY from the
-   * `Authorization: Bearer …` header (worst case: lets tests prove the gateway never passes it on).
-   */
-  | { kind: 'unauthorized' }
-  /** 403, `code: "model_not_found"`: "Project `proj_fake` does not have access to model `<model>`". */
-  | { kind: 'forbidden' }
-  /** 400, `type: "invalid_request_error"`, `code: "context_length_exceeded"`, `param: "messages"` (chat) or `"prompt"` (completions). */
-  | { kind: 'contextOverflow' }
-  /** Read the request, never send anything (not even headers). Only the client can end it (or `close()`). */
-  | { kind: 'hang' }
-  /** Send 200 and the headers (SSE headers for `stream: true`, JSON otherwise), then silence forever. */
-  | { kind: 'hangAfterHeaders' }
-  /**
-   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks (counted across all
-   * choices), then silence forever — no finish chunk, no `[DONE]`. Non-streaming: like `hangAfterHeaders`.
-   */
-  | { kind: 'stallAfter'; chunks: number }
-  /**
-   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks, then destroy the socket
-   * (no finish chunk, no `[DONE]`). Non-streaming: send headers and half of the JSON body, then destroy.
-   * Not recorded in `aborted` (the fake closed it, not the client).
-   */
-  | { kind: 'dieAfter'; chunks: number }
-  /**
-   * Streams: send the role chunk(s) (chat) and then `chunks` content chunks, then an error
-   * event in the stream (`data: {"error":{…"type":"server_error"}}`, as vLLM and OpenRouter
-   * send when generation fails after the 200) and end the response without `[DONE]`.
-   * Non-streaming: like `serverError`.
-   */
-  | { kind: 'errorAfter'; chunks: number }
-  /**
-   * An error answer whose body stalls: `status` with `content-type: application/json` and no
-   * `content-length`, then the first half of the OpenAI error body `status` would get
-   * (`{"error":{"message":…` cut in the middle), then silence forever. Only the client (or
-   * `close()`) ends it.
-   */
-  | { kind: 'stallBody'; status: number }
-  /**
-   * `status` (default 200) with `content-type: text/html; charset=utf-8` and a small HTML page
-   * (`<!DOCTYPE html><html>…Bad gateway…</html>`), as a proxy in front of the model sends;
-   * for streaming and non-streaming requests alike.
-   */
-  | { kind: 'html'; status?: number }
-  /** 200 with `content-type: text/event-stream`, but the body is an HTML page; then the response ends. */
-  | { kind: 'htmlAsEventStream' }
-  /**
-   * Streams: 200 with SSE headers, then `data: {"choices":[{"delta":{"content":"` and an endless
-   * run of `x` with no newline (an event that never ends), in 64 KiB writes as fast as the
-   * client reads (waits for `drain`), until the client goes or `close()`.
-   * Non-streaming: like `hugeBody` of unbounded size (a JSON answer that never ends).
-   */
-  | { kind: 'endlessEvent' }
-  /**
-   * Streams: valid content chunks forever (role chunk first for chat; no finish, no `[DONE]`),
-   * each with `chunkText` (default `'x'.repeat(64)`) as its text, one event per write, waiting
-   * for `drain` when the socket is full and for a turn of the event loop between writes (so
-   * the fake never starves the process it shares), until the client goes or `close()`.
-   * Non-streaming: like `endlessEvent`.
-   */
-  | { kind: 'endlessEvents'; chunkText?: string }
-  /**
-   * Non-streaming: 200 `application/json`, a valid chat completion (or text completion, or
-   * model list for `GET /v1/models`) of about `bytes` bytes, the first choice's text (the
-   * first model's `owned_by`) padded with `x` to that size, written in 64 KiB pieces as fast
-   * as the client reads. Streaming: like `endlessEvents`.
-   */
-  | { kind: 'hugeBody'; bytes: number }
-  /**
-   * Streams: the role chunk(s) (chat) and `chunks` content chunks (default 0), then a TCP
-   * reset (`socket.resetAndDestroy()`: the client sees ECONNRESET, not a clean close).
-   * Non-streaming: the headers only, then the reset. Not recorded in `aborted`.
-   */
-  | { kind: 'reset'; chunks?: number };
-
-/** How SSE events are written (every field optional; the default is OpenAI's own framing). */
-export interface Framing {
-  /** Line ending of every line, blank separator line included. Default `'\n'`. */
-  lineEnding?: '\n' | '\r\n' | '\r';
-  /** Send a `: keep-alive` comment line before every event. Default false. */
-  comments?: boolean;
-  /** Split each event into writes of this many bytes, a turn of the event loop apart (cuts lines, line endings and UTF-8 characters). Default: one write per event. */
-  splitBytes?: number;
-}
-
-/** What the fake does. Every field is optional; `script()` starts from the defaults. */
-export interface Script {
-  /**
-   * Per choice, the text pieces streamed, one chunk (and one "token") per piece; non-streaming
-   * responses join them. Default: one choice, `['Hello', ' from', ' the', ' fake', ' upstream', '.']`.
-   * The response always has as many choices as the request asks for (`n`, default 1; times the
-   * number of prompts when a completions request sends an array of prompts): extra scripted choices
-   * are ignored, and when there are fewer, choice `i` reuses the last scripted pieces with
-   * `` ` (choice i)` `` appended as one more piece.
-   */
-  choices?: string[][];
-  /** `finish_reason` of every choice. Default `'stop'`. */
-  finishReason?: string;
-  /**
-   * Token usage reported. Default: computed — `prompt_tokens` 7, `completion_tokens` = total number
-   * of pieces across all returned choices, `total_tokens` = their sum. `'omit'`: never send usage —
-   * not in non-stream bodies, and no usage chunk (nor `"usage": null`) even when the stream request
-   * asks for `stream_options.include_usage` (like servers that ignore it).
-   */
-  usage?: { prompt_tokens: number; completion_tokens: number } | 'omit';
-  /** `model` reported in responses. Default: the request's `model`. */
-  model?: string;
-  /** Milliseconds to wait between streamed chunks (not before the first one). Default 0. Has no effect on non-streaming responses. */
-  chunkDelayMs?: number;
-  /**
-   * Generation requests wait, sending nothing, until this settles, then get the normal
-   * response (planned when they arrived): holds requests open, as `hang` does, but lets
-   * them finish. Default: none.
-   */
-  holdUntil?: Promise<void>;
-  /** A failure to produce instead of the normal response. Default: none. */
-  fault?: Fault;
-  /** How many requests get `fault` before the fake behaves normally again (for retry tests). Default: every request. */
-  faultTimes?: number;
-  /**
-   * Which requests `fault` applies to. `'generation'` (default): only `POST /v1/chat/completions`
-   * and `POST /v1/completions` (so a gateway's `GET /v1/models` neither fails nor uses up `faultTimes`).
-   * `'all'`: every request, `/v1/models` included.
-   */
-  faultOn?: 'generation' | 'all';
-  /** How stream events are framed. Default: OpenAI's (`data: …\n\n`, one write per event). */
-  framing?: Framing;
-  /** Model ids listed by `GET /v1/models`. Default `['gpt-4o-mini', 'gpt-4o', 'gpt-3.5-turbo-instruct']`. */
-  models?: string[];
-}
-
-export interface FakeUpstream {
-  /** Base URL ending in `/v1`, e.g. `http://127.0.0.1:PORT/v1` — what `OPENAI_BASE_URL` / `baseURL` is set to. */
-  readonly url: string;
-  /** Every request received, in order, body parsed. Recorded once the body has been read. */
-  readonly requests: RecordedRequest[];
-  /**
-   * Requests whose client closed the connection before the fake finished its response (hangs and
-   * stalls included: that is how tests prove the gateway aborted the upstream). Each at most once.
-   * Sockets the fake destroys itself (`dieAfter`, `close()`) are not counted.
-   */
-  readonly aborted: RecordedRequest[];
-  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
-  readonly connections: number;
-  /** TCP connections open now, busy or idle. */
-  readonly openConnections: number;
-  /** Closes every keep-alive connection that has no request in flight, as servers do after their idle timeout. */
-  dropIdleConnections(): void;
-  /** Replace the current script (starting from the defaults) and restart the `faultTimes` count. Keeps recorded requests. */
-  script(s: Script): void;
-  /** Back to the default script; clears `requests` and `aborted`. */
-  reset(): void;
-  /** Resolves with a copy of `requests` once `requests.length >= count`; rejects after `timeoutMs` (default 2000) with a clear message. */
-  waitForRequests(count: number, timeoutMs?: number): Promise<RecordedRequest[]>;
-  /** Resolves with the first aborted request (immediately if there already is one); rejects after `timeoutMs` (default 2000) with a clear message. */
-  waitForAbort(timeoutMs?: number): Promise<RecordedRequest>;
-  /** Closes the server, destroying open sockets (hung responses included) and rejecting pending waits, so tests never hang. Idempotent. */
-  close(): Promise<void>;
-}
+export type * from './fake-upstream-api.js';
 
 // ---------------------------------------------------------------------------
 // Defaults and wire helpers
@@ -224,19 +44,10 @@ const MODEL_CREATED: Readonly<Record<string, number>> = {
   'gpt-3.5-turbo-instruct': 1692901427,
 };
 const DEFAULT_PROMPT_TOKENS = 7;
-const SAMPLED_LOGPROB = -0.25;
 const DEFAULT_WAIT_MS = 2000;
-
-type Json = Record<string, unknown>;
 
 interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
-}
-
-interface WireUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
 }
 
 function errorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
@@ -249,14 +60,6 @@ function randomAlnum(length: number): string {
   let out = '';
   for (const b of bytes) out += alphabet.charAt(b % alphabet.length);
   return out;
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function utf8Bytes(text: string): number[] {
-  return Array.from(Buffer.from(text, 'utf8'));
 }
 
 function bearerKey(headers: Record<string, string>): string {
@@ -303,24 +106,6 @@ interface Exchange {
 interface Waiter {
   settle(): boolean; // returns true when it resolved
   reject(err: Error): void;
-}
-
-/** Everything needed to render one generation response. */
-interface Generation {
-  endpoint: 'chat' | 'completions';
-  stream: boolean;
-  id: string;
-  created: number;
-  model: string;
-  choices: string[][];
-  /** Completions `echo: true`: the prompt text per choice (sent before the pieces). */
-  echoPrompts: (string | null)[];
-  finishReason: string;
-  /** `null` = omit usage entirely. */
-  usage: WireUsage | null;
-  includeUsage: boolean;
-  /** Completions: `logprobs` integer; chat: `top_logprobs` (0 when only `logprobs: true`); `null` = not requested. */
-  logprobs: number | null;
 }
 
 class FakeUpstreamServer implements FakeUpstream {
@@ -733,22 +518,39 @@ class FakeUpstreamServer implements FakeUpstream {
       else if (Array.isArray(p) && p.length > 0 && typeof p[0] !== 'number') prompts = p.map((x) => (typeof x === 'string' ? x : null));
     }
     const count = n * prompts.length;
-    const scripted = s.choices && s.choices.length > 0 ? s.choices : [[...DEFAULT_PIECES]];
+    const chat = endpoint === 'chat';
+    // A chat answer scripted to call tools or refuse has no text unless some is scripted too.
+    const textless = chat && !s.choices?.length && (!!s.toolCalls?.length || !!s.refusals?.length);
+    const scripted = s.choices && s.choices.length > 0 ? s.choices : [textless ? [] : [...DEFAULT_PIECES]];
     const last = scripted[scripted.length - 1] ?? [];
     const choices: string[][] = [];
+    const toolCalls: PlannedCall[][] = [];
+    const refusals: string[][] = [];
     const echoPrompts: (string | null)[] = [];
     for (let i = 0; i < count; i++) {
       const own = scripted[i];
-      choices.push(own ? [...own] : [...last, ` (choice ${i})`]);
+      choices.push(own ? [...own] : textless ? [] : [...last, ` (choice ${i})`]);
+      const calls = chat ? (s.toolCalls?.[i] ?? s.toolCalls?.at(-1) ?? []) : [];
+      toolCalls.push(calls.map((c) => ({ id: c.id ?? `call_${randomAlnum(24)}`, name: c.name, arguments: [...c.arguments] })));
+      refusals.push(chat ? [...(s.refusals?.[i] ?? s.refusals?.at(-1) ?? [])] : []);
       echoPrompts.push(endpoint === 'completions' && body['echo'] === true ? (prompts[Math.floor(i / n)] ?? null) : null);
     }
     const streamOptions = body['stream_options'];
     const includeUsage = isObject(streamOptions) && streamOptions['include_usage'] === true;
     let usage: WireUsage | null;
     if (s.usage === 'omit') usage = null;
-    else if (s.usage) usage = { ...s.usage, total_tokens: s.usage.prompt_tokens + s.usage.completion_tokens };
-    else {
-      const completion = choices.reduce((sum, c) => sum + c.length, 0);
+    else if (s.usage) {
+      const { prompt_tokens, completion_tokens, prompt_tokens_details, completion_tokens_details } = s.usage;
+      usage = { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+      if (prompt_tokens_details) usage.prompt_tokens_details = { ...prompt_tokens_details };
+      if (completion_tokens_details) usage.completion_tokens_details = { ...completion_tokens_details };
+    } else {
+      // One token per piece: text, refusal and argument fragments alike.
+      let completion = 0;
+      for (let i = 0; i < count; i++) {
+        completion += (choices[i]?.length ?? 0) + (refusals[i]?.length ?? 0);
+        for (const call of toolCalls[i] ?? []) completion += call.arguments.length;
+      }
       usage = { prompt_tokens: DEFAULT_PROMPT_TOKENS, completion_tokens: completion, total_tokens: DEFAULT_PROMPT_TOKENS + completion };
     }
     let logprobs: number | null = null;
@@ -762,7 +564,9 @@ class FakeUpstreamServer implements FakeUpstream {
       model: s.model ?? String(body['model']),
       choices,
       echoPrompts,
-      finishReason: s.finishReason ?? 'stop',
+      toolCalls,
+      refusals,
+      finishReasons: toolCalls.map((calls) => (s.finishReason === undefined ? (calls.length > 0 ? 'tool_calls' : 'stop') : s.finishReason)),
       usage,
       includeUsage: includeUsage && usage !== null,
       logprobs,
@@ -950,155 +754,6 @@ function rateLimitBody(model: string, retryAfterSeconds: number): OpenAIErrorBod
     null,
     'rate_limit_exceeded',
   );
-}
-
-function chatTokenLogprob(token: string, top: number): Json {
-  const tops: Json[] = [];
-  for (let j = 0; j < top; j++) {
-    const t = j === 0 ? token : `alt${j}`;
-    tops.push({ token: t, logprob: j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j, bytes: utf8Bytes(t) });
-  }
-  return { token, logprob: SAMPLED_LOGPROB, bytes: utf8Bytes(token), top_logprobs: tops };
-}
-
-function completionTopLogprobs(token: string, top: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (let j = 0; j < top; j++) out[j === 0 ? token : `alt${j}`] = j === 0 ? SAMPLED_LOGPROB : SAMPLED_LOGPROB - 1.5 * j;
-  return out;
-}
-
-interface CompletionLogprobs {
-  tokens: string[];
-  token_logprobs: (number | null)[];
-  top_logprobs: (Record<string, number> | null)[];
-  text_offset: number[];
-}
-
-/** Completions logprobs for `tokens`, offsets starting at `offset`; an echoed prompt token gets `null` like the real API's first token. */
-function completionLogprobs(tokens: string[], offset: number, top: number, echoed: boolean): CompletionLogprobs {
-  const lp: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-  let at = offset;
-  tokens.forEach((t, k) => {
-    const isPrompt = echoed && k === 0;
-    lp.tokens.push(t);
-    lp.token_logprobs.push(isPrompt ? null : SAMPLED_LOGPROB);
-    lp.top_logprobs.push(isPrompt ? null : completionTopLogprobs(t, top));
-    lp.text_offset.push(at);
-    at += t.length;
-  });
-  return lp;
-}
-
-function chatBody(gen: Generation): Json {
-  const body: Json = {
-    id: gen.id,
-    object: 'chat.completion',
-    created: gen.created,
-    model: gen.model,
-    choices: gen.choices.map((pieces, index) => ({
-      index,
-      message: { role: 'assistant', content: pieces.join(''), refusal: null },
-      logprobs: gen.logprobs === null ? null : { content: pieces.map((p) => chatTokenLogprob(p, gen.logprobs ?? 0)), refusal: null },
-      finish_reason: gen.finishReason,
-    })),
-  };
-  if (gen.usage) body['usage'] = gen.usage;
-  body['system_fingerprint'] = 'fp_fake';
-  return body;
-}
-
-function completionBody(gen: Generation): Json {
-  const body: Json = {
-    id: gen.id,
-    object: 'text_completion',
-    created: gen.created,
-    model: gen.model,
-    choices: gen.choices.map((pieces, index) => {
-      const echo = gen.echoPrompts[index] ?? null;
-      const tokens = echo !== null ? [echo, ...pieces] : pieces;
-      return {
-        text: tokens.join(''),
-        index,
-        logprobs: gen.logprobs === null ? null : completionLogprobs(tokens, 0, gen.logprobs, echo !== null),
-        finish_reason: gen.finishReason,
-      };
-    }),
-  };
-  if (gen.usage) body['usage'] = gen.usage;
-  return body;
-}
-
-interface Frame {
-  /** `prelude` frames (chat role chunks, completions echo) go out before content and are not counted by `stallAfter`/`dieAfter`. */
-  kind: 'prelude' | 'content' | 'finish' | 'usage';
-  payload: Json;
-}
-
-/** Indices of (choice, piece) in round-robin order: choice 0 piece 0, choice 1 piece 0, …, choice 0 piece 1, … */
-function roundRobin(choices: string[][]): [number, number][] {
-  const order: [number, number][] = [];
-  const longest = Math.max(0, ...choices.map((c) => c.length));
-  for (let p = 0; p < longest; p++) {
-    choices.forEach((c, i) => {
-      if (p < c.length) order.push([i, p]);
-    });
-  }
-  return order;
-}
-
-function chatFrames(gen: Generation): Frame[] {
-  const chunk = (choices: Json[]): Json => {
-    const c: Json = { id: gen.id, object: 'chat.completion.chunk', created: gen.created, model: gen.model, system_fingerprint: 'fp_fake', choices };
-    if (gen.includeUsage) c['usage'] = null;
-    return c;
-  };
-  const frames: Frame[] = gen.choices.map((_, index) => ({
-    kind: 'prelude',
-    payload: chunk([{ index, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
-  }));
-  for (const [index, p] of roundRobin(gen.choices)) {
-    const piece = gen.choices[index]?.[p] ?? '';
-    const logprobs = gen.logprobs === null ? null : { content: [chatTokenLogprob(piece, gen.logprobs)], refusal: null };
-    frames.push({ kind: 'content', payload: chunk([{ index, delta: { content: piece }, logprobs, finish_reason: null }]) });
-  }
-  gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ index, delta: {}, logprobs: null, finish_reason: gen.finishReason }]) });
-  });
-  if (gen.includeUsage && gen.usage) {
-    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
-  }
-  return frames;
-}
-
-function completionFrames(gen: Generation): Frame[] {
-  const chunk = (choices: Json[]): Json => {
-    const c: Json = { id: gen.id, object: 'text_completion', created: gen.created, model: gen.model, choices };
-    if (gen.includeUsage) c['usage'] = null;
-    return c;
-  };
-  const frames: Frame[] = [];
-  const offsets = gen.choices.map(() => 0);
-  // An echoed prompt goes out first, as its own chunk per choice (not counted as content).
-  gen.echoPrompts.forEach((echo, index) => {
-    if (echo === null) return;
-    const logprobs = gen.logprobs === null ? null : completionLogprobs([echo], 0, gen.logprobs, true);
-    frames.push({ kind: 'prelude', payload: chunk([{ text: echo, index, logprobs, finish_reason: null }]) });
-    offsets[index] = echo.length;
-  });
-  for (const [index, p] of roundRobin(gen.choices)) {
-    const piece = gen.choices[index]?.[p] ?? '';
-    const at = offsets[index] ?? 0;
-    const logprobs = gen.logprobs === null ? null : completionLogprobs([piece], at, gen.logprobs, false);
-    offsets[index] = at + piece.length;
-    frames.push({ kind: 'content', payload: chunk([{ text: piece, index, logprobs, finish_reason: null }]) });
-  }
-  gen.choices.forEach((_, index) => {
-    frames.push({ kind: 'finish', payload: chunk([{ text: '', index, logprobs: null, finish_reason: gen.finishReason }]) });
-  });
-  if (gen.includeUsage && gen.usage) {
-    frames.push({ kind: 'usage', payload: { ...chunk([]), usage: gen.usage } });
-  }
-  return frames;
 }
 
 /** Start a fake OpenAI-compatible upstream on 127.0.0.1 (random free port), optionally with an initial script. */

@@ -1,9 +1,10 @@
 /** `complete`: one answer, from the first target that gives it. */
 import type { Lifecycle } from '../server/lifecycle.js';
-import type { CompletionResult } from '../upstream/provider.js';
+import type { CompletionResult, Usage } from '../upstream/provider.js';
 import { Budget, Deadline } from './deadline.js';
 import { admissionError, ClientGone, clientClosed, isGraphQLError } from './failures.js';
 import type { Operation } from './operation.js';
+import { addOutputTexts } from './output-text.js';
 import type { Target } from './routing.js';
 import { stripSentinels } from './sentinels.js';
 import { sumUsage, type ChoiceShape, type CompletionShape } from './shapes.js';
@@ -91,14 +92,17 @@ async function shapeResult(result: CompletionResult, operation: Operation): Prom
   const { prepared } = operation;
   const format = prepared.request.responseFormat?.type;
   const jsonRequested = format === 'json_object' || format === 'json_schema';
+  // Leaked end-of-message markers are a text matter: a refusal and tool calls pass untouched.
   const choices: ChoiceShape[] = result.choices
     .map((c) => ({ ...c, text: stripSentinels(c.text), jsonRequested }))
     .sort((a, b) => a.index - b.index);
-  const usage =
-    result.usage ??
-    sumUsage(
-      prepared.promptTokens,
-      await prepared.tokenizer.countAllAsync(choices.map((c) => c.text)),
-    );
-  return { ...result, choices, usage: operation.bill(usage) };
+  return { ...result, choices, usage: operation.bill(result.usage ?? (await countedUsage(choices, operation))) };
+}
+
+/** Our own count when the upstream sent none: text, refusals and tool calls are all output (see addOutputTexts). */
+async function countedUsage(choices: readonly ChoiceShape[], operation: Operation): Promise<Usage> {
+  const { prepared } = operation;
+  const texts: string[] = [];
+  for (const c of choices) addOutputTexts(texts, c.text, c.refusal, c.toolCalls);
+  return sumUsage(prepared.promptTokens, await prepared.tokenizer.countAllAsync(texts));
 }

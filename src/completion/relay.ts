@@ -1,8 +1,17 @@
 /** One streamed upstream call, relayed chunk by chunk: sentinels held back, timers kept, usage kept. */
 import { ClientTooSlow, UpstreamTimeout } from '../graphql/errors.js';
-import { ProviderError, type CallEvents, type CompletionRequest, type Provider, type Usage } from '../upstream/provider.js';
+import {
+  ProviderError,
+  type CallEvents,
+  type CompletionRequest,
+  type Provider,
+  type ToolCall,
+  type ToolCallDelta,
+  type Usage,
+} from '../upstream/provider.js';
 import { abortable, type Deadline } from './deadline.js';
 import type { Operation } from './operation.js';
+import { addOutputTexts } from './output-text.js';
 import type { PreparedRequest } from './request.js';
 import { SentinelFilter } from './sentinels.js';
 import { sumUsage, type ChunkShape } from './shapes.js';
@@ -17,13 +26,62 @@ export interface StreamSettings {
   upstreamIdleTimeoutMs: number;
   /** CLIENT_STALL_TIMEOUT_MS: how long a client may read nothing. */
   clientStallTimeoutMs: number;
-  /** UPSTREAM_MAX_BODY_BYTES: the most text one stream may carry. */
+  /** UPSTREAM_MAX_BODY_BYTES: the most text one stream may carry (refusals and tool calls included). */
   upstreamMaxBodyBytes: number;
 }
 
 interface ChoiceState {
   filter: SentinelFilter;
   text: string;
+  /** The refusal so far ('' when none): output, to count when the upstream sends no usage. */
+  refusal: string;
+  /** Tool calls by their upstream index, as their pieces arrive; undefined until the first piece. */
+  calls: Map<number, ToolCall> | undefined;
+  /** Its finish reason has come, and with it its last chunk. */
+  finished: boolean;
+}
+
+/**
+ * What a new call costs against the text cap, for its record: an upstream that opens
+ * endless calls with empty arguments must reach the cap too, as one sending text would.
+ */
+const CALL_RECORD_CHARS = 64;
+
+/**
+ * Adds a chunk's tool-call pieces to its choice's calls: the id and name come with a call's
+ * first piece (the first that has them, with upstreams that send them late), the arguments'
+ * fragments are joined in order. Returns the characters kept, for the text cap.
+ */
+function addCallPieces(state: ChoiceState, pieces: readonly ToolCallDelta[]): number {
+  const calls = (state.calls ??= new Map<number, ToolCall>());
+  let kept = 0;
+  for (const piece of pieces) {
+    let call = calls.get(piece.index);
+    if (!call) {
+      call = { id: '', name: '', arguments: '' };
+      calls.set(piece.index, call);
+      kept += CALL_RECORD_CHARS;
+    }
+    if (call.id === '' && piece.id) {
+      call.id = piece.id;
+      kept += piece.id.length;
+    }
+    if (call.name === '' && piece.name) {
+      call.name = piece.name;
+      kept += piece.name.length;
+    }
+    call.arguments += piece.argumentsDelta;
+    kept += piece.argumentsDelta.length;
+  }
+  return kept;
+}
+
+/** A choice's tool calls, complete and in index order; null when it made none. */
+function completeCalls(state: ChoiceState): ToolCall[] | null {
+  if (!state.calls) return null;
+  return [...state.calls]
+    .sort(([a], [b]) => a - b)
+    .map(([, call]) => ({ id: call.id, name: call.name, arguments: call.arguments }));
 }
 
 /** What one streamed attempt has produced so far: enough to bill a stream that breaks off. */
@@ -31,9 +89,9 @@ export class StreamProgress {
   readonly choices = new Map<number, ChoiceState>();
   upstreamUsage: Usage | null = null;
   lengthCut = false;
-  /** Characters of text produced over all choices. */
+  /** Characters of text, refusals and tool calls produced over all choices. */
   textLength = 0;
-  /** Deltas that carried text or a finish reason. */
+  /** Deltas that carried text, a refusal, tool-call pieces or a finish reason. */
   deltas = 0;
 
   constructor(private readonly prepared: PreparedRequest) {}
@@ -41,19 +99,21 @@ export class StreamProgress {
   choice(index: number): ChoiceState {
     let state = this.choices.get(index);
     if (!state) {
-      state = { filter: new SentinelFilter(), text: '' };
+      state = { filter: new SentinelFilter(), text: '', refusal: '', calls: undefined, finished: false };
       this.choices.set(index, state);
     }
     return state;
   }
 
   /**
-   * The upstream's own count when it sent one, else ours over the text produced (counted
-   * without holding the event loop: 80 KB of space-free output once held it 3.7 s).
+   * The upstream's own count when it sent one, else ours over the output produced: text,
+   * refusals and tool calls, as addOutputTexts counts them (without holding the event loop:
+   * 80 KB of space-free output once held it 3.7 s).
    */
   async usage(): Promise<Usage> {
     if (this.upstreamUsage) return this.upstreamUsage;
-    const texts = [...this.choices.values()].map((c) => c.text);
+    const texts: string[] = [];
+    for (const c of this.choices.values()) addOutputTexts(texts, c.text, c.refusal, c.calls?.values());
     // Texts only grow: the same total length is the same texts, counted once (the last
     // chunk and the operation's end both ask).
     const length = texts.reduce((sum, t) => sum + t.length, 0);
@@ -111,13 +171,28 @@ export async function relay(
       text += state.filter.flush();
       if (delta.finishReason === 'length') progress.lengthCut = true;
     }
-    if (text === '' && !delta.finishReason) continue;
+    // Both stay null on plain text: its path allocates nothing more.
+    const pieces = delta.toolCallDeltas?.length ? delta.toolCallDeltas : null;
+    const refusal = delta.refusal || null;
+    // A chunk with only tool-call pieces or only a refusal is delivered all the same.
+    if (text === '' && !delta.finishReason && pieces === null && refusal === null) continue;
     state.text += text;
     operation.produced(++progress.deltas);
+    let kept = text.length;
+    if (pieces !== null) kept += addCallPieces(state, pieces);
+    if (refusal !== null) {
+      state.refusal += refusal;
+      kept += refusal.length;
+    }
     // An upstream that never stops (endless valid events) would grow every choice's text
-    // for ever: past the body cap, the stream is the upstream's fault.
-    if ((progress.textLength += text.length) > maxText) {
+    // (or calls) for ever: past the body cap, the stream is the upstream's fault.
+    if ((progress.textLength += kept) > maxText) {
       throw new ProviderError('bad_answer', `The upstream sent over UPSTREAM_MAX_BODY_BYTES (${maxText}) of text in one stream`);
+    }
+    let toolCalls: ToolCall[] | null = null;
+    if (delta.finishReason) {
+      state.finished = true;
+      toolCalls = completeCalls(state);
     }
     const chunk: ChunkShape = {
       id: delta.id,
@@ -128,9 +203,9 @@ export async function relay(
       accumulatedText: state.text,
       finishReason: delta.finishReason,
       usage: null,
-      toolCallDeltas: null,
-      toolCalls: null,
-      refusal: null,
+      toolCallDeltas: pieces,
+      toolCalls,
+      refusal,
     };
     // Awaited only when the client is behind: an `await` per chunk costs a turn.
     let behind = held ? emit(held) : undefined;
@@ -144,14 +219,17 @@ export async function relay(
   // The upstream is done: no silence of its to time from here (counting the text may take a while).
   reading = false;
   deadline.clear();
-  // An upstream that ends without a finish reason leaves held-back text behind.
+  // An upstream that ends without a finish reason leaves held-back text behind, and tool
+  // calls that no last chunk has carried yet.
   for (const [index, state] of progress.choices) {
     const rest = state.filter.flush();
-    if (rest === '') continue;
+    // A finished choice's last chunk has carried its calls already.
+    const toolCalls = state.finished ? null : completeCalls(state);
+    if (rest === '' && toolCalls === null) continue;
     state.text += rest;
     const behind = held ? emit(held) : undefined;
     if (behind) await catchUp(behind);
-    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS };
+    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS, toolCalls };
   }
   const last: ChunkShape = held ?? {
     ...header,
