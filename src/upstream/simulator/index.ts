@@ -9,7 +9,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Tokenizer } from '../completion/tokens.js';
+import { Tokenizer } from '../../completion/tokens.js';
 import type {
   CallEvents,
   CompletionRequest,
@@ -20,7 +20,7 @@ import type {
   StreamDelta,
   TokenLogprob,
   Usage,
-} from './provider.js';
+} from '../provider.js';
 
 export interface SimulatorOptions {
   /** Pause between streamed tokens, in milliseconds, so streaming is visible; 0 for tests and benchmarks. */
