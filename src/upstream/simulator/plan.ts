@@ -97,10 +97,9 @@ function withinBudget(calls: PlannedCall[], budget: number): PlannedCall[] {
 async function cachedTokens(request: CompletionRequest, tokenizer: Tokenizer, promptTokens: number): Promise<number | undefined> {
   const messages = request.messages;
   if (!messages || (request.promptCacheKey === undefined && promptTokens < CACHE_MIN_PROMPT_TOKENS)) return undefined;
-  const earlier = messages.slice(0, -1);
-  // countChat adds 3 tokens that prime the reply: they belong to no message.
-  const prefix = earlier.length === 0 ? 0 : (await tokenizer.countChatAsync(earlier)) - 3;
-  return Math.max(0, Math.min(prefix, promptTokens));
+  // The earlier messages' share of the count: what the prompt costs beyond its last message alone.
+  const alone = messages.length <= 1 ? promptTokens : await tokenizer.countPromptAsync({ ...request, messages: messages.slice(-1) });
+  return Math.max(0, Math.min(promptTokens - alone, promptTokens));
 }
 
 export async function plan(request: CompletionRequest): Promise<Plan> {
