@@ -103,6 +103,10 @@ const CORPUS: Record<string, Schema> = {
   maxProperties: { type: 'object', properties: { a: int, b: int, c: int, d: int }, required: ['c'], maxProperties: 2 },
   typeList: { type: ['integer', 'string'], minimum: 5, maximum: 6, minLength: 2, maxLength: 4 },
   forbidden: { type: 'object', properties: { keep: str, never: false }, additionalProperties: { type: 'boolean' }, minProperties: 3 },
+  // Parsed, since a literal's __proto__ would set the prototype instead.
+  awkwardNames: JSON.parse(
+    '{"type":"object","properties":{"__proto__":{"type":"integer"},"constructor":{"type":"string"}},"required":["__proto__","constructor","toString"]}',
+  ) as Schema,
   anything: {},
   anyItems: { type: 'array', items: true, minItems: 2 },
   untypedHints: { properties: { tags: { items: { minLength: 3 }, minItems: 1 }, count: { minimum: 2, maximum: 2 } }, required: ['tags', 'count'] },
@@ -176,6 +180,13 @@ describe('JSON values from a schema', () => {
     // Capitalised single words (Paris, Japan), where plain strings are lower-case words.
     expect(value.city).toMatch(/^[A-Z][a-z]+$/);
     expect(value.country).toMatch(/^[A-Z][a-z]+$/);
+  });
+
+  it('writes properties named like Object’s own (__proto__, constructor) as properties', () => {
+    // Ajv reads data.__proto__ through the prototype, so it cannot tell: the text can.
+    const parsed = JSON.parse(asciiJson(validJson(CORPUS.awkwardNames as Schema, 'names'))) as Record<string, unknown>;
+    expect(Object.keys(parsed).sort()).toEqual(['__proto__', 'constructor', 'toString']);
+    expect(typeof parsed.constructor).toBe('string');
   });
 
   it('writes JSON text in ASCII that parses back to the same value', () => {

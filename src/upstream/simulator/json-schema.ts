@@ -20,6 +20,8 @@ const MAX_DEPTH = 24;
 const isObject = (value: unknown): value is SchemaObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
 const typesOf = (value: unknown): string[] => (typeof value === 'string' ? [value] : strings(value));
+/** A schema's own entry (names such as `constructor` are data here, not the prototype's). */
+const own = (map: SchemaObject, key: string): unknown => (Object.hasOwn(map, key) ? map[key] : undefined);
 
 const LOWER_BOUNDS = new Set(['minimum', 'exclusiveMinimum', 'minLength', 'minItems', 'minProperties', 'minContains']);
 const UPPER_BOUNDS = new Set(['maximum', 'exclusiveMaximum', 'maxLength', 'maxItems', 'maxProperties', 'maxContains']);
@@ -148,7 +150,7 @@ class Generator {
     let node: unknown = this.root;
     for (const token of pointer.slice(1).split('/')) {
       const key = token.replace(/~1/g, '/').replace(/~0/g, '~');
-      node = isObject(node) ? node[key] : Array.isArray(node) ? (node as unknown[])[Number(key)] : undefined;
+      node = isObject(node) ? own(node, key) : Array.isArray(node) ? (node as unknown[])[Number(key)] : undefined;
       if (node === undefined) return true;
     }
     return node;
@@ -205,10 +207,10 @@ class Generator {
     const optional = Object.keys(properties)
       .filter((k) => !required.includes(k) && !shallow && properties[k] !== false)
       .slice(0, optionalRoom);
-    const keys = [...Object.keys(properties).filter((k) => required.includes(k) || optional.includes(k))];
+    const keys = Object.keys(properties).filter((k) => required.includes(k) || optional.includes(k));
     for (const key of required) if (!keys.includes(key)) keys.push(key);
     for (const key of [...keys]) {
-      const dependents = isObject(s.dependentRequired) ? s.dependentRequired[key] : isObject(s.dependencies) ? s.dependencies[key] : undefined;
+      const dependents = isObject(s.dependentRequired) ? own(s.dependentRequired, key) : isObject(s.dependencies) ? own(s.dependencies, key) : undefined;
       for (const dependent of strings(dependents)) if (!keys.includes(dependent)) keys.push(dependent);
     }
     const spare = Object.keys(properties).filter((k) => !keys.includes(k) && properties[k] !== false);
@@ -220,11 +222,13 @@ class Generator {
     const out: Record<string, unknown> = {};
     for (const key of keys) {
       const applicable = [
-        ...(properties[key] === undefined ? [] : [properties[key]]),
+        ...(own(properties, key) === undefined ? [] : [own(properties, key)]),
         ...patterns.filter(([pattern]) => matches(pattern, key)).map(([, schema]) => schema),
       ];
       if (applicable.length === 0) applicable.push(isObject(s.additionalProperties) ? s.additionalProperties : true);
-      out[key] = this.value(applicable.length === 1 ? applicable[0] : { allOf: applicable }, depth + 1, key);
+      const value = this.value(applicable.length === 1 ? applicable[0] : { allOf: applicable }, depth + 1, key);
+      // Defined, not assigned: a property named __proto__ is a property like any other.
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
