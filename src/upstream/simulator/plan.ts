@@ -5,7 +5,7 @@
  *
  * Usage, like OpenAI's:
  * - reasoning: with `reasoningEffort` set, each choice first spends a fixed number of
- *   hidden tokens by effort (REASONING_TOKENS), counted in `completionTokens` and reported
+ *   hidden tokens by effort (REASONING_TOKENS; NONE spends 0), counted in `completionTokens` and reported
  *   as `reasoningTokens`; they come out of the budget (`maxCompletionTokens` or `maxTokens`,
  *   the smaller), so a small budget can leave no visible output (finish reason `length`).
  * - prompt cache: the simulator pretends the conversation so far was sent before, so the
