@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Routing } from '../src/completion/routing.js';
 import { prepareRequest } from '../src/completion/request.js';
-import { SimulatorProvider } from '../src/upstream/simulator.js';
+import { SimulatorProvider } from '../src/upstream/simulator/index.js';
 
 const main = new SimulatorProvider({ tokenDelayMs: 0 });
 const secondProvider = new SimulatorProvider({ tokenDelayMs: 0 });

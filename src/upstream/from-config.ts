@@ -6,7 +6,7 @@
 import type { Config } from '../config/index.js';
 import { OpenAIProvider } from './openai/provider.js';
 import type { Provider } from './provider.js';
-import { SimulatorProvider } from './simulator.js';
+import { SimulatorProvider } from './simulator/index.js';
 
 export interface Upstreams {
   /** The main upstream: what `models` lists and where a request goes first. */
