@@ -48,7 +48,7 @@ const PROSE =
 const CORPUS: Record<string, string> = {
   'English prose': PROSE.repeat(40),
   'the README': read('README.md'),
-  'source files': read('src/completion/tokens.ts') + read('src/completion/request.ts') + read('src/upstream/simulator.ts'),
+  'source files': read('src/completion/tokens.ts') + read('src/completion/request.ts') + read('src/upstream/simulator/text.ts'),
   JSON: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: PROSE }], n: 2, stop: ['\n'] }, null, 2).repeat(30),
   'minified JSON': JSON.stringify(JSON.parse(read('package-lock.json'))).slice(0, 60_000),
   'code with separator lines': `${'='.repeat(80)}\nfunction f(x) {\n  return x * 2; // doubled\n}\n${'-'.repeat(120)}\n\tindented\r\n`.repeat(50),
