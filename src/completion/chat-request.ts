@@ -1,7 +1,7 @@
 /**
  * The chat surface's input (issue #14), as Pothos hands it over (optional fields may be
  * null), and its mapping into the provider contract with GraphQL nulls dropped. The checks
- * that refuse bad chat input live beside it, in request.ts's order.
+ * that refuse bad chat input are in chat-checks.ts (JSON Schemas in json-schema.ts).
  */
 import type { JsonObject } from '../graphql/builder.js';
 import type {

@@ -23,7 +23,7 @@ export const ADVANCED = [
     min: 16,
     max: 1_048_576,
     default: 256,
-    doc: 'Longest `model`, `user`, stop sequence or key name a client may send (they reach logs and the ledger); longer ones get `BAD_USER_INPUT`.',
+    doc: 'Longest `model`, `user`, stop sequence, key name, message `name`, tool-call id, `promptCacheKey`, `safetyIdentifier` or `serviceTier` a client may send (they reach logs, the ledger or the upstream); longer ones get `BAD_USER_INPUT`.',
   },
   {
     env: 'UPSTREAM_QUEUE_LIMIT',

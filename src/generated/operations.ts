@@ -73,7 +73,7 @@ export type CompletionInput = {
   model?: string | null | undefined;
   /** How many choices to generate, 1–128. Streams interleave them; each chunk says its `index`. */
   n?: number | null | undefined;
-  /** Chat only: whether the model may make several tool calls in one turn. */
+  /** Chat only, with `tools`: whether the model may make several tool calls in one turn. */
   parallelToolCalls?: boolean | null | undefined;
   /** -2 to 2: positive values favour tokens not yet present (new topics). */
   presencePenalty?: number | null | undefined;
@@ -97,7 +97,7 @@ export type CompletionInput = {
   suffix?: string | null | undefined;
   /** Sampling temperature, 0–2: higher is more random, 0 is (nearly) deterministic. */
   temperature?: number | null | undefined;
-  /** Chat only: whether the model may, must or must not call a tool, or which one. */
+  /** Chat only, with `tools`: whether the model may, must or must not call a tool, or which one. */
   toolChoice?: ToolChoiceInput | null | undefined;
   /** Chat only: functions the model may call (at most 128). */
   tools?: Array<ToolInput> | null | undefined;

@@ -54,8 +54,8 @@ const CompletionInput = builder.inputType('CompletionInput', {
     user: t.string({ description: 'An id for your end user, passed to the upstream for abuse monitoring.' }),
     logitBias: t.field({ type: [LogitBiasInput], description: 'Per-token biases (at most 300 entries).' }),
     tools: t.field({ type: [ToolInput], description: 'Chat only: functions the model may call (at most 128).' }),
-    toolChoice: t.field({ type: ToolChoiceInput, description: 'Chat only: whether the model may, must or must not call a tool, or which one.' }),
-    parallelToolCalls: t.boolean({ description: 'Chat only: whether the model may make several tool calls in one turn.' }),
+    toolChoice: t.field({ type: ToolChoiceInput, description: 'Chat only, with `tools`: whether the model may, must or must not call a tool, or which one.' }),
+    parallelToolCalls: t.boolean({ description: 'Chat only, with `tools`: whether the model may make several tool calls in one turn.' }),
     responseFormat: t.field({ type: ResponseFormatInput, description: 'Chat only: ask for JSON (any object, or valid against a schema).' }),
     reasoningEffort: t.field({ type: ReasoningEffort, description: 'Chat only, reasoning models: how much to think before answering.' }),
     maxCompletionTokens: t.int({
