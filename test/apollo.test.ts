@@ -11,10 +11,13 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import {
+  ChatDocument,
+  ChatStreamDocument,
   CompleteDocument,
   CompletionStreamDocument,
   ModelsDocument,
   type CompletionInput,
+  type ChatStreamSubscription,
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
@@ -240,5 +243,75 @@ describe('Apollo Client subscriptions over graphql-ws', () => {
     expect(aborted.path).toBe('/v1/chat/completions');
     expect(completed).toBe(false);
     expect(received).toHaveLength(1);
+  });
+});
+
+describe('Apollo Client with tools (the typed Chat and ChatStream operations)', () => {
+  const weather = {
+    name: 'get_weather',
+    description: 'Current weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  };
+  const ask = { role: 'USER' as const, content: 'Weather in Paris and Oslo?' };
+
+  it('streams parallel tool calls over graphql-ws: the pieces as they come, then both calls whole on the last chunk', async () => {
+    fake.script({
+      toolCalls: [
+        [
+          { id: 'call_paris', name: 'get_weather', arguments: ['{"ci', 'ty":"Par', 'is"}'] },
+          { id: 'call_oslo', name: 'get_weather', arguments: ['{"city":', '"Oslo"}'] },
+        ],
+      ],
+      finishReason: 'tool_calls',
+    });
+    const results = await new Promise<ApolloClient.SubscribeResult<ChatStreamSubscription>[]>((resolve, reject) => {
+      const out: ApolloClient.SubscribeResult<ChatStreamSubscription>[] = [];
+      client
+        .subscribe({ query: ChatStreamDocument, variables: { input: { messages: [ask], tools: [weather] } } })
+        .subscribe({ next: (r) => out.push(r), error: reject, complete: () => resolve(out) });
+    });
+    const chunks = results.map((r) => r.data?.completionStream);
+    const pieces = chunks.flatMap((c) => c?.toolCallDeltas ?? []);
+    // Every piece arrives, in the upstream's order, each call's arguments rejoinable by index.
+    const rejoined = [0, 1].map((i) => pieces.filter((p) => p.index === i).map((p) => p.argumentsDelta).join(''));
+    expect(rejoined).toEqual(['{"city":"Paris"}', '{"city":"Oslo"}']);
+    expect(pieces.filter((p) => p.id !== null).map((p) => [p.index, p.id, p.name])).toEqual([
+      [0, 'call_paris', 'get_weather'],
+      [1, 'call_oslo', 'get_weather'],
+    ]);
+    const last = chunks.at(-1);
+    expect(last?.finishReason).toBe('TOOL_CALLS');
+    expect(last?.toolCalls?.map((c) => [c.id, c.argumentsJson])).toEqual([
+      ['call_paris', { city: 'Paris' }],
+      ['call_oslo', { city: 'Oslo' }],
+    ]);
+  });
+
+  it('runs the round trip over HTTP: the calls, then their answers, then the text', async () => {
+    fake.script({ toolCalls: [[{ id: 'call_paris', name: 'get_weather', arguments: ['{"city":"Paris"}'] }]], finishReason: 'tool_calls' });
+    const first = await client.mutate({ mutation: ChatDocument, variables: { input: { messages: [ask], tools: [weather] } } });
+    const calls = first.data?.complete.toolCalls ?? [];
+    expect(calls.map((c) => [c.id, c.name, c.argumentsJson])).toEqual([['call_paris', 'get_weather', { city: 'Paris' }]]);
+
+    fake.script({ choices: [['Sunny', ' in Paris.']] });
+    const second = await client.mutate({
+      mutation: ChatDocument,
+      variables: {
+        input: {
+          tools: [weather],
+          messages: [
+            ask,
+            { role: 'ASSISTANT', toolCalls: calls.map(({ id, name, arguments: args }) => ({ id, name, arguments: args })) },
+            { role: 'TOOL', toolCallId: 'call_paris', content: '{"sky":"clear"}' },
+          ],
+        },
+      },
+    });
+    expect(second.data?.complete.text).toBe('Sunny in Paris.');
+    expect(fake.requests.at(-1)?.body?.['messages']).toEqual([
+      { role: 'user', content: 'Weather in Paris and Oslo?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_paris', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_paris', content: '{"sky":"clear"}' },
+    ]);
   });
 });
