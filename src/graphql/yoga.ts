@@ -14,6 +14,7 @@ import { corsFor } from '../server/cors.js';
 import type { Context } from './builder.js';
 import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.js';
 import { useGraphiQLCache } from './plugins/use-graphiql-cache.js';
+import { useMultipartSubscriptions } from './plugins/use-multipart-subscriptions.js';
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { useRequestId } from './plugins/use-request-id.js';
@@ -95,6 +96,7 @@ export function createGatewayYoga(
     // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+    useMultipartSubscriptions(),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
   if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
