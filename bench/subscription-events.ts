@@ -25,7 +25,8 @@ const variableValues = { input: { prompt: 'Say something short.' } };
 const contextValue = {};
 
 const events: ChunkShape[] = Array.from({ length: 64 }, (_, i) => ({
-  id: 'chatcmpl-bench',
+  completionId: 'chatcmpl-bench',
+  seq: i + 1,
   model: 'gpt-4o-mini',
   created: 1_700_000_000,
   index: 0,

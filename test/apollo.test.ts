@@ -184,7 +184,7 @@ describe('Apollo Client subscriptions over graphql-ws', () => {
       expect(chunk?.finishReason).toBeNull();
       expect(chunk?.usage).toBeNull();
     }
-    expect(new Set(chunks.map((c) => c?.id)).size).toBe(1);
+    expect(new Set(chunks.map((c) => c?.completionId)).size).toBe(1);
 
     const [request] = await fake.waitForRequests(1);
     expect(request?.path).toBe('/v1/chat/completions');

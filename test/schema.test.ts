@@ -180,6 +180,9 @@ describe('schema contract', () => {
       Object.fromEntries(Object.values(objectType(name).getFields()).map((f) => [f.name, String(f.type)]));
     expect(types('Completion')).toMatchObject({ text: 'String!', choices: '[Choice!]!', usage: 'Usage!', model: 'String!' });
     expect(types('CompletionChunk')).toMatchObject({
+      id: 'String!',
+      completionId: 'String!',
+      seq: 'Int!',
       text: 'String!',
       accumulatedText: 'String!',
       index: 'Int!',

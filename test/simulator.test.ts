@@ -285,8 +285,8 @@ describe.each([
       expect(streamed?.lastAccumulated).toBe(choice.text);
       expect(streamed?.finishReason).toBe(choice.finishReason);
     }
-    // One completion: one id and model on every chunk.
-    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    // One completion: one completion id and model on every chunk.
+    expect(new Set(chunks.map((c) => c.completionId)).size).toBe(1);
     expect(new Set(chunks.map((c) => c.model))).toEqual(new Set([result.model]));
     // Usage only on the final chunk, equal to the mutation's.
     const last = chunks.at(-1);

@@ -35,7 +35,7 @@ describe.each(Object.entries(transports))('over %s', (_name, subscribe) => {
     expect(got.slice(0, -1).every((c) => c.finishReason === null && c.usage === null)).toBe(true);
     expect(got.at(-1)?.finishReason).toBe('STOP');
     expect(got.at(-1)?.usage).toMatchObject({ promptTokens: 4, completionTokens: 3, totalTokens: 7 });
-    expect(new Set(got.map((c) => c.id)).size).toBe(1);
+    expect(new Set(got.map((c) => c.completionId)).size).toBe(1);
   });
 
   it('interleaves n choices, each chunk saying its index', async () => {

@@ -84,6 +84,11 @@ function completeCalls(state: ChoiceState): ToolCall[] | null {
     .map(([, call]) => ({ id: call.id, name: call.name, arguments: call.arguments }));
 }
 
+/** A chunk's completion fields from the stream's latest event (the stream's end: not on the hot path). */
+function fromHeader(header: { id: string; model: string; created: number }): Pick<ChunkShape, 'completionId' | 'seq' | 'model' | 'created'> {
+  return { completionId: header.id, seq: 0, model: header.model, created: header.created };
+}
+
 /** What one streamed attempt has produced so far: enough to bill a stream that breaks off. */
 export class StreamProgress {
   readonly choices = new Map<number, ChoiceState>();
@@ -140,7 +145,10 @@ export async function relay(
   progress: StreamProgress,
   operation: Operation,
   settings: StreamSettings,
-  /** Returns a promise only when the client is behind: the relay then waits for it. */
+  /**
+   * Sends a chunk on (stamping its `seq`). Returns a promise only when the client is behind:
+   * the relay then waits for it.
+   */
   emit: (chunk: ChunkShape) => Promise<void> | undefined,
 ): Promise<void> {
   const { upstreamIdleTimeoutMs: idleMs, clientStallTimeoutMs: stallMs, upstreamMaxBodyBytes: maxText } = settings;
@@ -195,7 +203,8 @@ export async function relay(
       toolCalls = completeCalls(state);
     }
     const chunk: ChunkShape = {
-      id: delta.id,
+      completionId: delta.id,
+      seq: 0,
       model: delta.model,
       created: delta.created,
       index: delta.index,
@@ -229,10 +238,10 @@ export async function relay(
     state.text += rest;
     const behind = held ? emit(held) : undefined;
     if (behind) await catchUp(behind);
-    held = { ...header, index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS, toolCalls };
+    held = { ...fromHeader(header), index, text: rest, accumulatedText: state.text, finishReason: null, usage: null, ...NO_TOOLS, toolCalls };
   }
   const last: ChunkShape = held ?? {
-    ...header,
+    ...fromHeader(header),
     index: 0,
     text: '',
     accumulatedText: progress.choices.get(0)?.text ?? '',

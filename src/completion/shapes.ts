@@ -16,9 +16,18 @@ export interface CompletionShape extends CompletionResult {
   usage: BilledUsage;
 }
 
-/** One event of `completionStream`, as the schema exposes it. */
+/**
+ * One event of `completionStream`, as the schema exposes it. Its own `id` is not stored: the
+ * schema derives it from `completionId` and `seq`, and only when a client selects it.
+ */
 export interface ChunkShape {
-  id: string;
+  /** The upstream's id for the completion: the same on every chunk of a stream. */
+  completionId: string;
+  /**
+   * 1, 2, 3… in the order the stream emits chunks, over every choice: stamped as each chunk
+   * goes out (0 until then), so a chunk held back or never sent leaves no gap.
+   */
+  seq: number;
   model: string;
   created: number;
   index: number;

@@ -69,7 +69,10 @@ export function streamCompletion(
         try {
           await operation.call(target, (request) =>
             relay(target.provider, request, controller, deadline, events, progress, operation, settings, (chunk) => {
-              if (sent++ === 0) {
+              // Stamped as it goes out, with the stream's count (not the attempt's): seq is the
+              // order the client gets chunks in, over every choice, and costs no allocation.
+              chunk.seq = ++sent;
+              if (sent === 1) {
                 operation.servedBy(chunk.model);
                 operation.firstChunk();
               }

@@ -177,7 +177,19 @@ export const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk
   description:
     'One streamed piece of a completion. The last chunk of each choice carries its finishReason; the last chunk of the stream also carries usage.',
   fields: (t) => ({
-    id: t.exposeString('id', { description: 'The completion’s id (the same on every chunk of a stream).' }),
+    // Derived, not stored: only a client that selects `id` pays for the string.
+    id: t.string({
+      description:
+        'This chunk’s own id: `completionId` and `seq` joined by a colon (`chatcmpl-abc:3`), unique per chunk (and across streams, as far as the upstream’s completion ids are), so caches that key objects by id (Apollo’s InMemoryCache, Relay) keep every chunk. Until 2026-12-01 it was the completion’s id, which is `completionId` now.',
+      resolve: (c) => `${c.completionId}:${c.seq}`,
+    }),
+    completionId: t.exposeString('completionId', {
+      description: 'The upstream’s id for the completion (what `Completion.id` is for the mutation): the same on every chunk of a stream.',
+    }),
+    seq: t.exposeInt('seq', {
+      description:
+        'The chunk’s place in the stream: 1, 2, 3… in the order the gateway sends chunks, over all choices (with `n > 1` they interleave), without gaps.',
+    }),
     model: t.exposeString('model', { description: 'The model producing the stream.' }),
     created: t.exposeInt('created', { description: 'When the completion was created, in Unix seconds.' }),
     index: t.exposeInt('index', { description: 'Which choice this chunk belongs to (see `n`).' }),
