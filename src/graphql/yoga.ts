@@ -12,6 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { OperationInfo } from '../server/context.js';
 import { corsFor } from '../server/cors.js';
 import type { Context } from './builder.js';
+import { useSingleConnectionSSE } from './plugins/use-graphql-sse.js';
 import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.js';
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
@@ -89,6 +90,8 @@ export function createGatewayYoga(
     // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+    // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
+    useSingleConnectionSSE('/graphql'),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
   if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
