@@ -1,6 +1,7 @@
 /**
  * Yoga with the gateway's plugins, one concern each: request ids, compiled subscription
- * events, operation metrics, typed variable errors, graphql-armor limits, CSRF prevention, and introspection off
+ * events, operation metrics, typed variable errors, Apollo's multipart subscriptions,
+ * graphql-sse's single-connection mode, graphql-armor limits, CSRF prevention, and introspection off
  * when configured; plus the GraphiQL page, compressed and cached.
  */
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
@@ -12,6 +13,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { OperationInfo } from '../server/context.js';
 import { corsFor } from '../server/cors.js';
 import type { Context } from './builder.js';
+import { useSingleConnectionSSE } from './plugins/use-graphql-sse.js';
 import { useCompiledSubscriptions } from './plugins/use-compiled-subscriptions.js';
 import { useGraphiQLCache } from './plugins/use-graphiql-cache.js';
 import { useMultipartSubscriptions } from './plugins/use-multipart-subscriptions.js';
@@ -97,6 +99,8 @@ export function createGatewayYoga(
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
     useMultipartSubscriptions(),
+    // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
+    useSingleConnectionSSE('/graphql'),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
   if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });

@@ -1,0 +1,133 @@
+/**
+ * graphql-sse's single-connection ("reservation") mode on the GraphQL endpoint: the client
+ * reserves a stream with PUT, opens it with GET (`text/event-stream`), then sends each
+ * operation with POST and stops one with DELETE, all carrying the stream's token. Many
+ * streams share one connection, where a browser allows only ~6 per origin on HTTP/1.1.
+ * Requests without a token (the distinct-connections mode) stay with Yoga's own SSE.
+ *
+ * graphql-sse's handler speaks the protocol; this file only runs each operation through
+ * Yoga's Envelop (the same parse, graphql-armor limits, context, auth, metrics and masking
+ * as every transport). It does not use @graphql-yoga/plugin-graphql-sse (3.24.1), which
+ * gives graphql-sse results without `data` that graphql-sse then mistakes for execution
+ * arguments: a query over a limit, or a stream refused with BAD_USER_INPUT, answered the
+ * POST `400 Unable to detect operation AST` with its errors lost, and an unknown key
+ * (a failing context) a 500. The client takes either for a network error and retries.
+ * Here, as over graphql-ws, a refused operation is a result with `errors` in the stream.
+ *
+ * These requests skip Yoga's request parsing, so the CSRF check (a custom header on GET and
+ * simple POSTs) does not apply to them, and need not: PUT and DELETE are always preflighted,
+ * and a GET or POST here only acts with a stream's secret token, which a cross-site page
+ * cannot read (POSTs must be JSON, preflighted too).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  getOperationAST,
+  GraphQLError,
+  OperationTypeNode,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type parse as graphqlParse,
+  type validate as graphqlValidate,
+} from 'graphql';
+import { createHandler, type RequestContext } from 'graphql-sse/lib/use/fetch';
+import type { Request as HandlerRequest, RequestParams } from 'graphql-sse';
+
+type SSERequest = HandlerRequest<Request, RequestContext>;
+import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
+
+const TOKEN_HEADER = 'x-graphql-event-stream-token';
+const TOKEN_PARAM = 'token';
+
+/** PUT, DELETE, or anything carrying a stream's token: the rest is Yoga's. */
+function isReservationMode(request: Request, url: URL): boolean {
+  return (
+    request.method === 'PUT' ||
+    request.method === 'DELETE' ||
+    request.headers.has(TOKEN_HEADER) ||
+    url.searchParams.has(TOKEN_PARAM)
+  );
+}
+
+/** The error as a client sees it: `http.status` is for HTTP answers (Yoga strips it there too). */
+function forClient(error: GraphQLError): GraphQLError {
+  if (!('http' in error.extensions)) return error;
+  const extensions: Record<string, unknown> = { ...error.extensions };
+  delete extensions['http'];
+  return createGraphQLError(error.message, { extensions });
+}
+
+/** A refused operation, delivered in the stream. Anything but a GraphQLError is a fault: rethrown. */
+function refused(error: unknown): ExecutionResult {
+  if (!(error instanceof GraphQLError)) throw error;
+  return { data: null, errors: [forClient(error)] };
+}
+
+/** @param endpoint The path the mode is served on (the gateway's GraphQL endpoint). */
+export function useSingleConnectionSSE(endpoint: string): Plugin {
+  let handler: ((request: Request) => Promise<Response>) | undefined;
+  return {
+    onYogaInit({ yoga }) {
+      handler = createHandler(
+        {
+          // Runs first on every request. A reservation builds the context that every operation
+          // builds, so a caller the gateway would refuse (UNAUTHENTICATED) is refused before
+          // holding any memory; every operation is authenticated again by its own context.
+          // Tokens come from crypto.randomUUID (graphql-sse's default uses Math.random).
+          async authenticate(req: SSERequest) {
+            const given = req.headers.get(TOKEN_HEADER) ?? new URL(req.url).searchParams.get(TOKEN_PARAM);
+            if (req.method !== 'PUT') return given ?? randomUUID();
+            try {
+              await yoga.getEnveloped({ request: req.raw, params: {} }).contextFactory();
+            } catch (error) {
+              if (!(error instanceof GraphQLError)) throw error;
+              const status = error.extensions.http?.status ?? 401;
+              const body = JSON.stringify({ errors: [forClient(error)] });
+              return [body, { status, statusText: 'Unauthorized', headers: { 'content-type': 'application/json; charset=utf-8' } }];
+            }
+            return randomUUID();
+          },
+          async onSubscribe(req: SSERequest, params: RequestParams) {
+            const enveloped = yoga.getEnveloped({ request: req.raw, params });
+            // Envelop types these loosely (it does not depend on graphql); pin graphql's types.
+            const parse: typeof graphqlParse = enveloped.parse;
+            const validate: typeof graphqlValidate = enveloped.validate;
+            const schema = enveloped.schema as GraphQLSchema;
+            let document: DocumentNode;
+            let contextValue: unknown;
+            try {
+              document = parse(params.query);
+              // graphql-armor's rules may throw rather than report.
+              const errors = validate(schema, document);
+              if (errors.length > 0) return { data: null, errors: errors.map(forClient) };
+              contextValue = await enveloped.contextFactory();
+            } catch (error) {
+              return refused(error);
+            }
+            const args: ExecutionArgs = {
+              schema,
+              document,
+              contextValue,
+              variableValues: params.variables,
+              operationName: params.operationName,
+            };
+            const operation = getOperationAST(document, params.operationName);
+            const result = (await (operation?.operation === OperationTypeNode.SUBSCRIPTION ? enveloped.subscribe(args) : enveloped.execute(args))) as
+              | AsyncIterable<ExecutionResult>
+              | ExecutionResult;
+            // A subscription refused before its stream (bad variables, BAD_USER_INPUT) has no
+            // `data`; graphql-sse tells a result from execution arguments by that key.
+            return isAsyncIterable(result) || 'data' in result ? result : { data: null, errors: result.errors?.map(forClient) };
+          },
+        },
+        yoga.fetchAPI,
+      );
+    },
+    onRequest(payload) {
+      const { request, url } = payload;
+      if (!handler || url.pathname !== endpoint || !isReservationMode(request, url)) return;
+      return handler(request).then((response) => payload.endResponse(response));
+    },
+  };
+}
