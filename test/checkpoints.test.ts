@@ -259,7 +259,7 @@ describe('a real process killed with SIGKILL', () => {
     const env = { HOST: '127.0.0.1', DATABASE_URL: url, LEDGER_FLUSH_MS: '100', SIMULATOR_TOKEN_DELAY_MS: '20' };
     const port = await freePort();
     const first = startMain({ ...env, PORT: String(port) });
-    await eventually(() => first.stdout.includes('gateway listening') || first.child.exitCode !== null, 'the process to listen', 20_000);
+    await eventually(() => first.stdout.includes('gateway listening') || first.child.exitCode !== null, 'the process to listen', 40_000);
     const controller = new AbortController();
     let chunks = 0;
     const streaming = (async () => {

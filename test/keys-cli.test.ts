@@ -179,7 +179,7 @@ function keyLifecycle(target: () => Target): void {
 const tempRoot = mkdtempSync(join(tmpdir(), 'gw-'));
 afterAll(() => rmSync(tempRoot, { recursive: true, force: true }));
 
-describe('keys CLI on SQLite', { concurrent: true, timeout: 30_000 }, () => {
+describe('keys CLI on SQLite', { concurrent: true, timeout: 60_000 }, () => {
   const dir = join(tempRoot, 'sqlite');
   const url = `file:${join(dir, 'gateway.db')}`;
   let database: Db | undefined;
@@ -266,7 +266,7 @@ const pgAdminUrl = process.env['DATABASE_URL_PG'] ?? ((await answers(LOCAL_PG)) 
 
 describe.skipIf(pgAdminUrl === undefined)(
   `keys CLI on PostgreSQL (${pgAdminUrl === undefined ? `skipped: nothing at ${LOCAL_PG} and DATABASE_URL_PG unset` : 'a database made for this run'})`,
-  { concurrent: true, timeout: 30_000 },
+  { concurrent: true, timeout: 60_000 },
   () => {
     const name = `gw_cli_${randomBytes(6).toString('hex')}`;
     let url = '';

@@ -532,7 +532,7 @@ describe.each(BACKENDS)('usage ledger on $name', (backend) => {
       await eventually(
         () => run.stdout.includes('gateway listening') || run.child.exitCode !== null,
         'the process to listen',
-        15_000,
+        40_000,
       );
       expect(run.child.exitCode, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBeNull();
 
@@ -553,7 +553,7 @@ describe.each(BACKENDS)('usage ledger on $name', (backend) => {
       expect(written).toHaveLength(N);
       for (const row of written) expect(row).toMatchObject({ outcome: 'completed', prompt_tokens: 3, completion_tokens: 4 });
       expect(new Set(written.map((r) => r.request_id))).toEqual(new Set(Array.from({ length: N }, (_, i) => `sigterm-${i}-${created.apiKey.id}`)));
-    }, 25_000);
+    }, 60_000);
   });
 
   describe('budgets read the ledger', () => {
