@@ -360,6 +360,14 @@ describe('names, tool calls and tool definitions', () => {
 describe('the window check (prepareRequest)', () => {
   const ask: ChatMessage = { role: 'user', content: 'Fill in my form.' };
 
+  it('holds maxCompletionTokens to the window as it holds maxTokens (it wins when both are given)', async () => {
+    const error = await refusal({ model: 'gpt-4', messages: [ask], maxCompletionTokens: 8_192 });
+    expect(error.extensions).toMatchObject({ code: 'CONTEXT_LENGTH_EXCEEDED', model: 'gpt-4', contextWindow: 8_192 });
+    const both = await refusal({ model: 'gpt-4', messages: [ask], maxTokens: 100, maxCompletionTokens: 8_192 });
+    expect(both.extensions['requestedTokens']).toBe(error.extensions['requestedTokens']);
+    await expect(prepareRequest({ model: 'gpt-4', messages: [ask], maxTokens: 8_192, maxCompletionTokens: 100 })).resolves.toBeDefined();
+  });
+
   it('refuses a prompt that only its tool schema puts over the window', async () => {
     const fits = await prepareRequest({ model: 'gpt-4', messages: [ask], tools: [formTool(100)], maxTokens: 100 });
     expect(fits.promptTokens).toBeLessThan(8_192);

@@ -247,6 +247,9 @@ describe('per-key limits', () => {
         input({ maxTokens: 400, n: 3 }),
         // No maxTokens: RESERVE_COMPLETION_TOKENS (1024 by default) is reserved.
         input(),
+        // maxCompletionTokens (what reasoning models take) is reserved like maxTokens, and wins.
+        input({ maxCompletionTokens: 1000 - PROMPT_TOKENS + 1 }),
+        input({ maxTokens: 10, maxCompletionTokens: 1000 - PROMPT_TOKENS + 1 }),
       ];
       for (const request of refusals) {
         const error = expectRateLimited(await graphql(ctx.gw.httpUrl, CompleteDocument, { input: request }, bearer(key)), 'tpm');

@@ -20,7 +20,7 @@ import type { Admission } from './admission.js';
 import type { Budget, Deadline } from './deadline.js';
 import { ledgerOutcome, type Ending } from './ending.js';
 import { LedgerRow } from './ledger-row.js';
-import { LIMITS, type PreparedRequest } from './request.js';
+import { LIMITS, outputLimit, type PreparedRequest } from './request.js';
 import { FALLBACK_CODES, type Target } from './routing.js';
 import { sumUsage, type BilledUsage } from './shapes.js';
 
@@ -42,7 +42,7 @@ export interface OperationDeps {
   logger: Logger;
   /** Strings that must never reach a client or a log line (the upstream keys). */
   secrets: readonly string[];
-  /** RESERVE_COMPLETION_TOKENS: what a request without maxTokens reserves per choice. */
+  /** RESERVE_COMPLETION_TOKENS: what a request without maxTokens or maxCompletionTokens reserves per choice. */
   reserveCompletionTokens: number;
   /** LOG_PROMPTS: the log line carries the prompt and the text. */
   logPrompts: boolean;
@@ -100,7 +100,7 @@ export class Operation {
     const { key } = this.caller;
     if (!key) return;
     const { request, promptTokens } = this.prepared;
-    const completion = (request.maxTokens ?? reserveCompletionTokens) * (request.n ?? 1);
+    const completion = (outputLimit(request) ?? reserveCompletionTokens) * (request.n ?? 1);
     this.reservation = await quotas.admit(key, {
       tokens: promptTokens + completion,
       costUsd: pricing.cost(request.model, promptTokens, completion),
@@ -143,7 +143,7 @@ export class Operation {
    * Waits for an upstream slot, held for the whole operation (fallbacks run one after
    * another in it). Refusals are the gateway's own RATE_LIMITED, never a reason to fall back.
    */
-  async admit(signal: AbortSignal): Promise<() => void> {
+  admit(signal: AbortSignal): Promise<() => void> {
     return this.deps.admission.admit(signal);
   }
 

@@ -136,6 +136,15 @@ function toRequest(input: CompletionInputValue, model: string): CompletionReques
   return request;
 }
 
+/**
+ * The most tokens a request lets the model write per choice: `maxCompletionTokens` when
+ * given (it is what the upstream holds a reasoning model to, reasoning included), else
+ * `maxTokens`. The window check, the fallback plan and the key's reservation all use it.
+ */
+export function outputLimit(request: Pick<CompletionRequest, 'maxTokens' | 'maxCompletionTokens'>): number | undefined {
+  return request.maxCompletionTokens ?? request.maxTokens;
+}
+
 /** Prompt + the completion asked for (at least one token). */
 function tokensNeeded(promptTokens: number, maxTokens: number | undefined): number {
   return promptTokens + (maxTokens ?? 1);
@@ -163,8 +172,9 @@ export async function prepareRequest(request: CompletionRequest): Promise<Prepar
   const tokenizer = await Tokenizer.forModel(model);
   const promptTokens = await tokenizer.countPromptAsync(request);
   const window = contextWindow(model);
-  if (window !== null && !fitsWindow(promptTokens, request.maxTokens, model)) {
-    throw contextLengthExceeded(model, window, tokensNeeded(promptTokens, request.maxTokens));
+  const output = outputLimit(request);
+  if (window !== null && !fitsWindow(promptTokens, output, model)) {
+    throw contextLengthExceeded(model, window, tokensNeeded(promptTokens, output));
   }
   return { request, tokenizer, promptTokens };
 }

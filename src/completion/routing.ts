@@ -7,7 +7,7 @@
 import { ErrorCode } from '../graphql/errors.js';
 import type { Provider } from '../upstream/provider.js';
 import type { Upstreams } from '../upstream/from-config.js';
-import { fitsWindow, type PreparedRequest } from './request.js';
+import { fitsWindow, outputLimit, type PreparedRequest } from './request.js';
 
 /** One place a request can be served: an upstream and the model to ask it for. */
 export interface Target {
@@ -48,7 +48,7 @@ export class Routing {
   plan(prepared: PreparedRequest, billable: (model: string) => boolean): Target[] {
     const [first, ...rest] = this.targets(prepared.request.model);
     if (!first) throw new Error('no upstream target configured');
-    const usable = (t: Target): boolean => fitsWindow(prepared.promptTokens, prepared.request.maxTokens, t.model) && billable(t.model);
+    const usable = (t: Target): boolean => fitsWindow(prepared.promptTokens, outputLimit(prepared.request), t.model) && billable(t.model);
     return [first, ...rest.filter(usable)];
   }
 }
