@@ -9,15 +9,16 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../src/accounts/db/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Db } from '../src/accounts/db/index.js';
 import type { LedgerCheckpointsTable, UsageLedgerTable } from '../src/accounts/db/schema.js';
 import { CompletionStreamDocument } from '../src/generated/operations.js';
 import { Ledger, type LedgerEntry, type StartedOperation } from '../src/accounts/ledger.js';
 import { createLogger } from '../src/observability/logger.js';
 import { Pricing } from '../src/accounts/pricing.js';
 import { postgres, sqlite } from './databases.js';
-import { eventually, sse, startGateway, type TestGateway } from './helpers.js';
+import { useLedgerHarness } from './ledger-harness.js';
+import { eventually, sse, startGateway } from './helpers.js';
 import { freePort, jsonLines, startMain } from './process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -57,28 +58,7 @@ function finalEntry(op: StartedOperation, completionTokens: number): LedgerEntry
   };
 }
 
-const open: { ledgers: Ledger[]; dbs: Db[]; gateways: TestGateway[] } = { ledgers: [], dbs: [], gateways: [] };
-afterEach(async () => {
-  for (const gw of open.gateways.splice(0)) await gw.stop();
-  for (const ledger of open.ledgers.splice(0)) await ledger.close().catch(() => undefined);
-  for (const db of open.dbs.splice(0)) await db.close().catch(() => undefined);
-});
-
-async function database(url: string): Promise<Db> {
-  const db = await openDatabase(url);
-  open.dbs.push(db);
-  return db;
-}
-
-/**
- * A ledger whose timer never fires in a test: it flushes when the test says so, and counts
- * as dead 300 ms after its last flush.
- */
-function manualLedger(db: Db): Ledger {
-  const ledger = new Ledger(db, createLogger('silent'), { flushIntervalMs: 3_600_000, maxPendingRows: 1000, staleAfterMs: 300 });
-  open.ledgers.push(ledger);
-  return ledger;
-}
+const { open, database, manualLedger } = useLedgerHarness();
 
 async function checkpoints(db: Db): Promise<LedgerCheckpointsTable[]> {
   return db.db.selectFrom('ledger_checkpoints').selectAll().execute();

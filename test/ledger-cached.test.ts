@@ -11,40 +11,21 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, parseDatabaseUrl, type Db } from '../src/accounts/db/index.js';
+import { describe, expect, it } from 'vitest';
+import { parseDatabaseUrl, type Db } from '../src/accounts/db/index.js';
 import { migrationProvider } from '../src/accounts/db/migrations.js';
 import type { DatabaseSchema, UsageLedgerRow } from '../src/accounts/db/schema.js';
-import { Ledger, type LedgerEntry, type StartedOperation, type UsageBucket } from '../src/accounts/ledger.js';
+import type { LedgerEntry, StartedOperation, UsageBucket } from '../src/accounts/ledger.js';
 import { Pricing } from '../src/accounts/pricing.js';
-import { createLogger } from '../src/observability/logger.js';
 import { postgres, sqlite } from './databases.js';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { graphql, startGateway, type TestGateway } from './helpers.js';
+import { useLedgerHarness } from './ledger-harness.js';
+import { startFakeUpstream } from './fake-upstream.js';
+import { graphql, startGateway } from './helpers.js';
 
 const DAY_MS = 86_400_000;
 const PRICING = new Pricing();
 
-const open: { ledgers: Ledger[]; dbs: Db[]; gateways: TestGateway[]; fakes: FakeUpstream[] } = { ledgers: [], dbs: [], gateways: [], fakes: [] };
-afterEach(async () => {
-  for (const gw of open.gateways.splice(0)) await gw.stop();
-  for (const fake of open.fakes.splice(0)) await fake.close();
-  for (const ledger of open.ledgers.splice(0)) await ledger.close().catch(() => undefined);
-  for (const db of open.dbs.splice(0)) await db.close().catch(() => undefined);
-});
-
-async function database(url: string): Promise<Db> {
-  const db = await openDatabase(url);
-  open.dbs.push(db);
-  return db;
-}
-
-/** A ledger that flushes only when the test says so, and counts as dead 300 ms after its last flush. */
-function manualLedger(db: Db): Ledger {
-  const ledger = new Ledger(db, createLogger('silent'), { flushIntervalMs: 3_600_000, maxPendingRows: 1000, staleAfterMs: 300 });
-  open.ledgers.push(ledger);
-  return ledger;
-}
+const { open, database, manualLedger } = useLedgerHarness();
 
 /** The database at `url` migrated only up to `target`, as an older gateway left it. */
 async function migratedUpTo(url: string, target: string): Promise<Kysely<DatabaseSchema>> {
