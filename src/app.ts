@@ -67,8 +67,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(config.upstreamMaxConcurrency, config.upstreamQueueLimit, config.upstreamQueueTimeoutMs);
   const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics);
-  // MERGE(issue #16, REDIS_URL): the app's ioredis client and REDIS_KEY_PREFIX, when REDIS_URL is set: `redis ? { client: redis, prefix: config.redisKeyPrefix } : undefined`.
-  const sharedRedis: SharedRedis | undefined = undefined;
+  const sharedRedis: SharedRedis | undefined = undefined; // MERGE(issue #16, REDIS_URL): the app's ioredis client and REDIS_KEY_PREFIX, e.g. `redis ? { client: redis, prefix: config.redisKeyPrefix } : undefined`.
   const completions = new Completions(
     routing,
     {

@@ -131,6 +131,20 @@ describe('a Redis that cannot be reached', () => {
     const store = new RedisCacheStore(redis, { prefix: `${PREFIX}down:` });
     expect(await store.get('k')).toBeUndefined();
     expect(await store.set('k', 'v', 1_000)).toBe(false);
+
+    // The cache on top says so once, not once per answer it could not keep.
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const metrics = new Metrics();
+    const cache = new ResponseCache(store, { defaultTtlSeconds: 60, scope: 'key', maxEntryBytes: 1_048_576 }, metrics, logger);
+    for (const question of ['one', 'two', 'three']) {
+      const plan = cache.plan({ model: 'gpt-4o-mini', prompt: question, temperature: 0 }, undefined, null);
+      if (!plan) throw new Error('no plan');
+      expect(await cache.lookup(plan)).toBeUndefined();
+      cache.store(plan, ANSWER);
+    }
+    await expect.poll(() => metrics.registry.getSingleMetricAsString('gateway_response_cache_stores_total')).toMatch(/result="failed"} 3/);
+    expect(lines.filter((l) => l.includes('could not be stored'))).toHaveLength(1);
   });
 
   it('is a miss when it accepts the connection but never answers, once timeoutMs has passed', async () => {

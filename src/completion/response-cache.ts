@@ -124,8 +124,8 @@ export class ResponseCache {
     }
     void this.backend.set(plan.key, text, plan.ttlMs).then((kept) => {
       this.metrics.cacheStores.inc({ result: kept ? 'stored' : 'failed' });
-      if (kept === this.failing) return;
       // Once per change, not per request: a store that is down would flood the log.
+      if (kept !== this.failing) return;
       this.failing = !kept;
       if (this.failing) this.logger.warn('response cache: an answer could not be stored (counted in gateway_response_cache_stores_total)');
       else this.logger.info('response cache: answers are stored again');
