@@ -37,6 +37,7 @@ const events: ChunkShape[] = Array.from({ length: 64 }, (_, i) => ({
   toolCallDeltas: null,
   toolCalls: null,
   refusal: null,
+  cached: false,
 }));
 
 type Way = (event: ChunkShape) => unknown;

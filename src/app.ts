@@ -13,6 +13,7 @@ import { Ledger } from './accounts/ledger.js';
 import { Pricing } from './accounts/pricing.js';
 import { Quotas } from './accounts/quotas.js';
 import { Admission } from './completion/admission.js';
+import { responseCacheFrom, type SharedRedis } from './completion/cache-from-config.js';
 import { ConcurrencyLimiter } from './completion/limiter.js';
 import { StartPacer } from './completion/pacer.js';
 import { Routing } from './completion/routing.js';
@@ -73,6 +74,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(config.upstreamMaxConcurrency, config.upstreamQueueLimit, config.upstreamQueueTimeoutMs);
   const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics);
+  const sharedRedis: SharedRedis | undefined = undefined; // MERGE(issue #16, REDIS_URL): the app's ioredis client and REDIS_KEY_PREFIX, e.g. `redis ? { client: redis, prefix: config.redisKeyPrefix } : undefined`.
   const completions = new Completions(
     routing,
     {
@@ -88,6 +90,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     lifecycle,
     config,
+    responseCacheFrom(config, metrics, logger, sharedRedis),
   );
   const auth = new Authenticator(keys, config.requireAuth);
   const input = { defaultModel: config.defaultModel, maxIdentifierChars: config.maxIdentifierChars };

@@ -78,6 +78,11 @@ describe('loadConfig', () => {
       reserveCompletionTokens: 1_024,
       unpricedModels: 'refuse',
       maxIdentifierChars: 256,
+      responseCacheTtlSeconds: 0,
+      cacheScope: 'key',
+      responseCacheMaxEntries: 10_000,
+      responseCacheMaxBytes: 67_108_864,
+      responseCacheMaxEntryBytes: 1_048_576,
     });
   });
 

@@ -163,7 +163,9 @@ describe('schema contract', () => {
       promptCacheKey: 'String',
       safetyIdentifier: 'String',
       serviceTier: 'String',
+      cache: 'CacheInput',
     });
+    expect(inputFieldTypes('CacheInput')).toEqual({ ttlSeconds: 'Int!' });
     expect(inputFieldTypes('ChatMessageInput')).toEqual({
       role: 'ChatRole!',
       content: 'String',
@@ -178,7 +180,7 @@ describe('schema contract', () => {
   it('types the result fields clients select: Completion, CompletionChunk and Usage', () => {
     const types = (name: string): Record<string, string> =>
       Object.fromEntries(Object.values(objectType(name).getFields()).map((f) => [f.name, String(f.type)]));
-    expect(types('Completion')).toMatchObject({ text: 'String!', choices: '[Choice!]!', usage: 'Usage!', model: 'String!' });
+    expect(types('Completion')).toMatchObject({ text: 'String!', choices: '[Choice!]!', usage: 'Usage!', model: 'String!', cached: 'Boolean!' });
     expect(types('CompletionChunk')).toMatchObject({
       id: 'String!',
       completionId: 'String!',
@@ -188,6 +190,7 @@ describe('schema contract', () => {
       index: 'Int!',
       finishReason: 'FinishReason',
       usage: 'Usage',
+      cached: 'Boolean!',
     });
     expect(types('Usage')).toEqual({
       promptTokens: 'Int!',

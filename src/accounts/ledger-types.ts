@@ -12,7 +12,9 @@ export type LedgerOutcome =
   | 'timeout'
   | 'shutdown'
   | 'client_too_slow'
-  | 'interrupted';
+  | 'interrupted'
+  /** Served from the response cache: no upstream call, cost 0 (issue #16). */
+  | 'cached';
 
 export interface LedgerEntry {
   keyId: string | null;

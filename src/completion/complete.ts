@@ -96,7 +96,7 @@ async function shapeResult(result: CompletionResult, operation: Operation): Prom
   const choices: ChoiceShape[] = result.choices
     .map((c) => ({ ...c, text: stripSentinels(c.text), jsonRequested }))
     .sort((a, b) => a.index - b.index);
-  return { ...result, choices, usage: operation.bill(result.usage ?? (await countedUsage(choices, operation))) };
+  return { ...result, choices, usage: operation.bill(result.usage ?? (await countedUsage(choices, operation))), cached: false };
 }
 
 /** Our own count when the upstream sent none: text, refusals and tool calls are all output (see addOutputTexts). */

@@ -85,8 +85,8 @@ function completeCalls(state: ChoiceState): ToolCall[] | null {
 }
 
 /** A chunk's completion fields from the stream's latest event (the stream's end: not on the hot path). */
-function fromHeader(header: { id: string; model: string; created: number }): Pick<ChunkShape, 'completionId' | 'seq' | 'model' | 'created'> {
-  return { completionId: header.id, seq: 0, model: header.model, created: header.created };
+function fromHeader(header: { id: string; model: string; created: number }): Pick<ChunkShape, 'completionId' | 'seq' | 'model' | 'created' | 'cached'> {
+  return { completionId: header.id, seq: 0, model: header.model, created: header.created, cached: false };
 }
 
 /** What one streamed attempt has produced so far: enough to bill a stream that breaks off. */
@@ -215,6 +215,7 @@ export async function relay(
       toolCallDeltas: pieces,
       toolCalls,
       refusal,
+      cached: false,
     };
     // Awaited only when the client is behind: an `await` per chunk costs a turn.
     let behind = held ? emit(held) : undefined;

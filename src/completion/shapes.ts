@@ -14,6 +14,8 @@ export interface ChoiceShape extends Choice {
 export interface CompletionShape extends CompletionResult {
   choices: ChoiceShape[];
   usage: BilledUsage;
+  /** Served from the response cache, without an upstream call. */
+  cached: boolean;
 }
 
 /**
@@ -41,6 +43,8 @@ export interface ChunkShape {
   toolCalls: ToolCall[] | null;
   /** Refusal text in this chunk, or null. */
   refusal: string | null;
+  /** Replayed from the response cache, without an upstream call. */
+  cached: boolean;
 }
 
 export function sumUsage(promptTokens: number, completionTokens: number): Usage {

@@ -8,6 +8,7 @@ import { Budget, Deadline } from './deadline.js';
 import { admissionError, ClientGone, isGraphQLError } from './failures.js';
 import type { Operation } from './operation.js';
 import { relay, StreamProgress, type StreamSettings } from './relay.js';
+import type { StreamRecording } from './response-cache.js';
 import type { Target } from './routing.js';
 import type { ChunkShape } from './shapes.js';
 
@@ -27,6 +28,8 @@ export function streamCompletion(
   lifecycle: Lifecycle,
   metrics: Metrics,
   settings: StreamSettings,
+  /** The response cache's record of this stream, when its answer is to be kept. */
+  recording?: StreamRecording,
 ): Channel<ChunkShape | GraphQLError> {
   return new Channel<ChunkShape | GraphQLError>(async (channel) => {
     const { operation, targets } = start();
@@ -77,6 +80,7 @@ export function streamCompletion(
                 operation.firstChunk();
               }
               metrics.chunks.inc();
+              recording?.chunk(chunk);
               return channel.push(chunk);
             }),
           );
@@ -87,6 +91,8 @@ export function streamCompletion(
             text: progress.choices.get(0)?.text ?? '',
             length: progress.lengthCut,
           });
+          // Only now: a stream cancelled, failed or cut on the way is never stored.
+          recording?.done();
           return;
         } catch (error) {
           if (controller.signal.reason instanceof ClientGone) {

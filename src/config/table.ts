@@ -9,6 +9,7 @@
  */
 import { parsePrices, type Price } from '../accounts/pricing.js';
 import { ADVANCED } from './advanced.js';
+import { CACHE } from './cache.js';
 import { GENERAL } from './general.js';
 import { KEYS } from './keys.js';
 import { LIMITS } from './limits.js';
@@ -17,7 +18,7 @@ import type { DefaultContext, Derived, Variable } from './variable.js';
 
 export { GROUPS, type DefaultContext, type Group, type Variable } from './variable.js';
 
-export const TABLE = [...GENERAL, ...LIMITS, ...RESILIENCE, ...ADVANCED, ...KEYS] as const;
+export const TABLE = [...GENERAL, ...LIMITS, ...RESILIENCE, ...ADVANCED, ...KEYS, ...CACHE] as const;
 export type TableEntry = (typeof TABLE)[number];
 export type VariableName = TableEntry['env'];
 

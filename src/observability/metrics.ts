@@ -104,6 +104,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheLookups = new Counter({
+    name: 'gateway_response_cache_lookups_total',
+    help: 'Response cache lookups, by result: hit (answered without an upstream call) or miss.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheStores = new Counter({
+    name: 'gateway_response_cache_stores_total',
+    help: 'Answers offered to the response cache, by result: stored, too_large (over RESPONSE_CACHE_MAX_ENTRY_BYTES) or failed (the store refused it or was unreachable).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   /** Read at each scrape; the ledger registers itself (tests build metrics without one). */
   private ledgerHealth: () => { database: string | undefined; pendingLedgerRows: number } = () => ({
     database: undefined,

@@ -34,7 +34,7 @@ export interface UsageLedgerTable {
   completion_tokens: number;
   /** USD; null when the model has no price. */
   cost_usd: number | null;
-  /** completed | length | cancelled | upstream_error | timeout | shutdown | interrupted */
+  /** completed | length | cancelled | upstream_error | timeout | shutdown | client_too_slow | interrupted | cached (plain text: no CHECK constraint to migrate) */
   outcome: string;
   time_to_first_chunk_ms: number | null;
   duration_ms: number;

@@ -138,6 +138,9 @@ const ChoiceRef = builder.objectRef<ChoiceShape>('Choice').implement({
   }),
 });
 
+const CACHED =
+  'True when the answer came from the gateway’s response cache (see `CompletionInput.cache`) instead of the upstream: it cost no upstream call, and `usage.cost` is 0 (`usage` still counts the tokens the answer took to make). A hit has a completion id of its own (the stored one’s with `-cached-` and a random suffix), so normalising client caches keep it apart from the original.';
+
 export const CompletionRef = builder.objectRef<CompletionShape>('Completion').implement({
   description: 'A finished completion.',
   fields: (t) => ({
@@ -170,6 +173,7 @@ export const CompletionRef = builder.objectRef<CompletionShape>('Completion').im
         return first?.jsonRequested ? parseJson(first.text) : null;
       },
     }),
+    cached: t.exposeBoolean('cached', { description: CACHED }),
   }),
 });
 
@@ -222,6 +226,7 @@ export const CompletionChunkRef = builder.objectRef<ChunkShape>('CompletionChunk
       resolve: (c) => c.toolCalls,
     }),
     refusal: t.exposeString('refusal', { nullable: true, description: 'Refusal text in this chunk, or null.' }),
+    cached: t.exposeBoolean('cached', { description: CACHED }),
   }),
 });
 

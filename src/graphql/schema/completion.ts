@@ -3,7 +3,8 @@ import { builder } from '../builder.js';
 import type { Caller } from '../../completion/operation.js';
 import type { ChunkShape } from '../../completion/shapes.js';
 import type { Context } from '../builder.js';
-import { checkInput, prepareRequest } from '../../completion/request.js';
+import { checkInput } from '../../completion/request.js';
+import { cacheOption, MAX_CACHE_TTL_SECONDS } from '../../completion/response-cache.js';
 import {
   ChatMessageInput,
   ReasoningEffort,
@@ -21,6 +22,17 @@ const LogitBiasInput = builder.inputType('LogitBiasInput', {
     bias: t.float({
       required: true,
       description: 'From -100 (ban the token) to 100 (force it); around ±1 nudges it.',
+    }),
+  }),
+});
+
+const CacheInput = builder.inputType('CacheInput', {
+  description:
+    'Serve this request from the gateway’s response cache when it holds the answer to the same request (same model, messages or prompt, sampling parameters, tools, response format, n, stop, seed…), and keep the answer if it has to ask the upstream. A hit costs no upstream call and nothing from the key’s budget.',
+  fields: (t) => ({
+    ttlSeconds: t.int({
+      required: true,
+      description: `How long the answer is kept when this request stores it, in seconds: 1 to ${MAX_CACHE_TTL_SECONDS}.`,
     }),
   }),
 });
@@ -65,6 +77,11 @@ const CompletionInput = builder.inputType('CompletionInput', {
     promptCacheKey: t.string({ description: 'Chat only: groups requests that share a prompt prefix, for the upstream’s prompt cache.' }),
     safetyIdentifier: t.string({ description: 'Chat only: a stable id for your end user (hashed), for the upstream’s abuse monitoring.' }),
     serviceTier: t.string({ description: 'Chat only: the upstream’s processing tier (`auto`, `default`, `flex`, `priority`).' }),
+    cache: t.field({
+      type: CacheInput,
+      description:
+        'Use the response cache for this request, whatever its temperature and `n`. Without it, only requests at `temperature: 0` with one choice use it, and only when the server sets RESPONSE_CACHE_TTL_SECONDS.',
+    }),
   }),
 });
 
@@ -89,8 +106,9 @@ builder.mutationField('complete', (t) =>
     resolve: async (_root, { input }, ctx, info) => {
       const caller = callerOf(ctx, info);
       const request = checkInput(input, ctx.input.defaultModel, ctx.input.maxIdentifierChars);
+      const cache = cacheOption(input.cache);
       ctx.completions.precheck(request, caller, 'mutation');
-      return ctx.completions.complete(await prepareRequest(request), caller, ctx.signal);
+      return ctx.completions.complete(request, caller, ctx.signal, cache);
     },
   }),
 );
@@ -104,8 +122,9 @@ builder.subscriptionField('completionStream', (t) =>
     subscribe: async (_root, { input }, ctx, info) => {
       const caller = callerOf(ctx, info);
       const request = checkInput(input, ctx.input.defaultModel, ctx.input.maxIdentifierChars);
+      const cache = cacheOption(input.cache);
       ctx.completions.precheck(request, caller, 'subscription');
-      return ctx.completions.stream(await prepareRequest(request), caller);
+      return ctx.completions.stream(request, caller, cache);
     },
     resolve: (event: ChunkShape | GraphQLError) => {
       if (event instanceof Error) throw event;

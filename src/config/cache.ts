@@ -1,0 +1,58 @@
+/** The README's table under "Response cache" (issue #16): what is cached, for how long, shared by whom, and how much. */
+import type { Variable } from './variable.js';
+
+export const CACHE = [
+  {
+    env: 'RESPONSE_CACHE_TTL_SECONDS',
+    group: 'cache',
+    field: 'responseCacheTtlSeconds',
+    type: 'integer',
+    min: 0,
+    max: 86_400,
+    default: 0,
+    shown: '`0` (off)',
+    doc: 'Seconds a `temperature: 0` answer with one choice is kept and served again without asking the upstream; `0` caches only requests that ask with `cache: { ttlSeconds }`.',
+  },
+  {
+    env: 'CACHE_SCOPE',
+    group: 'cache',
+    field: 'cacheScope',
+    type: 'enum',
+    values: ['key', 'global'],
+    default: 'key',
+    ignoreCase: true,
+    doc: '`key`: each gateway key has its own cache (an open gateway is one scope). `global`: every key is served answers that any key paid for (see the privacy note above).',
+  },
+  {
+    env: 'RESPONSE_CACHE_MAX_ENTRIES',
+    group: 'cache',
+    field: 'responseCacheMaxEntries',
+    type: 'integer',
+    min: 1,
+    max: 100_000_000,
+    default: 10_000,
+    doc: 'Answers the in-memory cache holds (without `REDIS_URL`); past it, the least recently used go first.',
+  },
+  {
+    env: 'RESPONSE_CACHE_MAX_BYTES',
+    group: 'cache',
+    field: 'responseCacheMaxBytes',
+    type: 'integer',
+    min: 1_024,
+    max: 68_719_476_736,
+    default: 67_108_864,
+    shown: '`67108864` (64 MiB)',
+    doc: 'Bytes of stored answers (their JSON, UTF-8) the in-memory cache holds; past it, the least recently used go first.',
+  },
+  {
+    env: 'RESPONSE_CACHE_MAX_ENTRY_BYTES',
+    group: 'cache',
+    field: 'responseCacheMaxEntryBytes',
+    type: 'integer',
+    min: 256,
+    max: 536_870_912,
+    default: 1_048_576,
+    shown: '`1048576` (1 MiB)',
+    doc: 'Largest answer stored, in memory or in Redis; a larger one is served but not kept.',
+  },
+] as const satisfies readonly Variable[];
