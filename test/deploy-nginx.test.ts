@@ -12,6 +12,7 @@
  *
  * Skipped only when nginx is not installed; CI (.ci/run) installs it.
  */
+import http, { type IncomingMessage } from 'node:http';
 import { print, type ExecutionResult } from 'graphql';
 import { createClient as createWsClient } from 'graphql-ws';
 import { createClient as createSseClient } from 'graphql-sse';
@@ -24,7 +25,7 @@ import {
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { eventually, sse } from './helpers.js';
+import { eventually, sse, takeSseEvents } from './helpers.js';
 import { NGINX_BINARY, startNginx, type RunningNginx, type Upstream } from './nginx.js';
 import { freePort, jsonLines, startMain, type Running } from './process.js';
 
@@ -52,6 +53,10 @@ async function startInstance(name: Instance['name']): Promise<Instance> {
     UPSTREAM_MAX_RETRIES: '0',
     UPSTREAM_TIMEOUT_MS: '60000',
     UPSTREAM_IDLE_TIMEOUT_MS: '60000',
+    // A client that stops reading is cut after this long (see the back-pressure test), and
+    // a stream's text may outgrow the default 32 MiB cap there if nginx absorbs it.
+    CLIENT_STALL_TIMEOUT_MS: '1000',
+    UPSTREAM_MAX_BODY_BYTES: String(256 * 1024 * 1024),
     // Behind nginx: the client address is X-Forwarded-For's. One socket per client makes
     // the per-address count visible (see the TRUST_PROXY test).
     TRUST_PROXY: 'true',
@@ -68,7 +73,7 @@ function generations(instance: Instance): number {
 async function listening(instance: Instance): Promise<void> {
   const { run } = instance;
   const up = (): boolean => jsonLines(run.stdout).some((line) => line['msg'] === 'gateway listening');
-  await eventually(() => up() || run.child.exitCode !== null, `gateway ${instance.name} to start`, 45_000);
+  await eventually(() => up() || run.child.exitCode !== null, `gateway ${instance.name} to start`, 80_000);
   if (!up()) throw new Error(`gateway ${instance.name} did not start:\n${run.stdout}\n${run.stderr}`);
 }
 
@@ -96,6 +101,60 @@ async function readParts(response: Response, parts: number): Promise<{ payloads:
     const { done, value } = await reader.read();
     if (done) throw new Error(`the multipart response ended after:\n${wire}`);
     wire += decoder.decode(value, { stream: true });
+  }
+}
+
+/** An SSE subscription over a raw HTTP request, so the test decides when the client reads. */
+async function openRawSse(url: string): Promise<{ response: IncomingMessage; events: { event: string; data: string }[]; ended: Promise<void> }> {
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    const request = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } });
+    request.on('response', resolve).on('error', reject);
+    // Only each chunk's own text: `accumulatedText` would grow with every chunk.
+    request.end(JSON.stringify({ query: 'subscription { completionStream(input: { prompt: "deploy test: a client that stops reading" }) { text } }' }));
+  });
+  const events: { event: string; data: string }[] = [];
+  let buffer = '';
+  response.setEncoding('utf8');
+  response.on('data', (text: string) => {
+    const taken = takeSseEvents(buffer + text);
+    buffer = taken.rest;
+    events.push(...taken.events);
+  });
+  const ended = new Promise<void>((resolve) => response.on('end', resolve).on('close', resolve));
+  return { response, events, ended };
+}
+
+/** A request on a connection of its own (closed after it): a POST of `body` as JSON, else a GET. */
+function onNewConnection(url: string, body?: unknown): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, {
+      method: body === undefined ? 'GET' : 'POST',
+      agent: false,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
+    request.on('error', reject).on('response', (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    });
+    request.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/**
+ * `promise`, or a failure saying `what` did not happen within `ms`: a guard so a buffering
+ * proxy fails with a reason instead of the test's timeout, not a check of speed.
+ */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -137,7 +196,7 @@ describeWithNginx(
       nginx = await startNginx(NGINX_BINARY as string, upstreams, await freePort());
       graphqlUrl = `${nginx.url}/graphql`;
       await Promise.all(instances.map(listening));
-    }, 60_000);
+    }, 90_000);
 
     afterAll(async () => {
       await nginx?.stop();
@@ -180,11 +239,14 @@ describeWithNginx(
     it('passes SSE events on as they come: two arrive while the upstream holds the stream open', async () => {
       for (const i of instances) i.fake.script({ fault: { kind: 'stallAfter', chunks: 2 } });
       const texts: (string | undefined)[] = [];
-      for await (const event of sse(graphqlUrl, CompletionStreamDocument, input('deploy test: SSE'))) {
-        expect(event.event).toBe('next');
-        texts.push(event.data?.data?.completionStream.text);
-        if (texts.length === 2) break; // leaving the loop closes the connection
-      }
+      const twoEvents = async (): Promise<void> => {
+        for await (const event of sse(graphqlUrl, CompletionStreamDocument, input('deploy test: SSE'))) {
+          expect(event.event).toBe('next');
+          texts.push(event.data?.data?.completionStream.text);
+          if (texts.length === 2) break; // leaving the loop closes the connection
+        }
+      };
+      await within(twoEvents(), 5000, 'two SSE events through nginx while the stream is open (is it buffering?)');
       expect(texts).toEqual(['Hello', ' from']);
       // The client left: nginx closed its connection to the gateway, which aborted the upstream call.
       await servedBy(instances).fake.waitForAbort(5000);
@@ -201,10 +263,27 @@ describeWithNginx(
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('multipart/mixed;boundary="graphql";subscriptionSpec="1.0"');
-      const { payloads } = await readParts(response, 2);
+      const { payloads } = await within(readParts(response, 2), 5000, 'two multipart parts through nginx while the stream is open (is it buffering?)');
       expect(payloads.map((p) => (p as { data: CompletionStreamSubscription }).data.completionStream.text)).toEqual(['Hello', ' from']);
       controller.abort();
       await servedBy(instances).fake.waitForAbort(5000);
+    });
+
+    it('lets a client that stops reading hold the gateway back: it cuts the stream with CLIENT_TOO_SLOW and aborts the upstream call', async () => {
+      // 96 MB, more than the socket buffers on the way hold (Linux grows them to tens of MB):
+      // nginx must not absorb it. Large pieces: the fewer chunks, the less work for the gateway.
+      const pieces = Array.from({ length: 6_000 }, (_, i) => `${String(i).padStart(6, '0')} ${'lorem ipsum '.repeat(1365)}`);
+      for (const i of instances) i.fake.script({ choices: [pieces] });
+      const reader = await openRawSse(graphqlUrl);
+      await eventually(() => reader.events.some((e) => e.event === 'next'), 'the first chunk', 5000);
+      reader.response.pause();
+      const aborted = await within(servedBy(instances).fake.waitForAbort(20_000), 20_000, 'the gateway cutting the stalled stream (is nginx buffering?)');
+      expect(aborted.eventsSent).toBeLessThan(pieces.length);
+      reader.response.resume();
+      await reader.ended;
+      const last = reader.events.filter((e) => e.event === 'next').at(-1);
+      const codes = ((JSON.parse(last?.data ?? '{}') as ExecutionResult).errors ?? []).map((e) => e.extensions?.['code']);
+      expect(codes).toEqual(['CLIENT_TOO_SLOW']);
     });
 
     it('runs a graphql-ws subscription through the upgrade, a browser’s same-origin socket included (Host is passed on)', async () => {
@@ -228,17 +307,23 @@ describeWithNginx(
       }
     });
 
-    it('sends two concurrent streams to different instances (least_conn, counted across nginx workers)', async () => {
+    it('sends a new stream to the instance with fewer open connections (least_conn, not round-robin)', async () => {
       for (const i of instances) i.fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
       const first = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: stream 1'));
-      const second = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: stream 2'));
+      let second: typeof first | undefined;
       try {
-        // Each holds its connection open once its first chunk is in.
+        // The first stream holds its connection open once its first chunk is in.
         expect((await first.next()).value?.event).toBe('next');
+        expect(instances.map(generations).sort()).toEqual([0, 1]);
+        // A short request in between: round-robin would now send the next stream back to
+        // the busy instance; least_conn sends both to the idle one.
+        const quick = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+        expect(quick.status).toBe(200);
+        second = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: stream 2'));
         expect((await second.next()).value?.event).toBe('next');
         expect(instances.map(generations)).toEqual([1, 1]);
       } finally {
-        await Promise.all([first.return(undefined), second.return(undefined)]);
+        await Promise.all([first.return(undefined), second?.return(undefined)]);
       }
     });
 
@@ -302,6 +387,8 @@ describeWithNginx(
           if (event.event === 'next') texts.push(event.data?.data?.completionStream.text ?? '');
         }
       })();
+      // Awaited below; this only keeps a failure before that from being reported twice.
+      rest.catch(() => undefined);
       const draining = servedBy(instances);
       const other = draining === a ? b : a;
 
@@ -315,23 +402,19 @@ describeWithNginx(
       expect(health.status).toBe(503);
       expect(await health.json()).toEqual({ status: 'draining' });
 
-      // 3. New work through nginx: every request answered, all by the other instance.
+      // 3. New work through nginx: every request answered, all by the other instance. New
+      // clients, on new connections: a connection opened before the reload but still
+      // without a request is served by an old nginx worker with the old list (docs/deploy.md).
       const answers = await Promise.all(
-        [1, 2, 3, 4].map(async (n) => {
-          const response = await fetch(graphqlUrl, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ query: print(CompleteDocument), variables: input(`deploy test: after the drain began ${n}`) }),
-          });
-          return { status: response.status, body: (await response.json()) as ExecutionResult<CompleteMutation> };
-        }),
+        [1, 2, 3, 4].map((n) => onNewConnection(graphqlUrl, { query: print(CompleteDocument), variables: input(`deploy test: after the drain began ${n}`) })),
       );
       for (const answer of answers) {
         expect(answer.status).toBe(200);
-        expect(answer.body.errors).toBeUndefined();
-        expect(answer.body.data?.complete.text).toBe(pieces.join(''));
+        const body = JSON.parse(answer.body) as ExecutionResult<CompleteMutation>;
+        expect(body.errors).toBeUndefined();
+        expect(body.data?.complete.text).toBe(pieces.join(''));
       }
-      expect((await fetch(`${nginx.url}/health`)).status).toBe(200);
+      expect((await onNewConnection(`${nginx.url}/health`)).status).toBe(200);
       expect(generations(draining)).toBe(1);
       expect(generations(other)).toBe(4);
 
