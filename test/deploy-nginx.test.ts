@@ -25,7 +25,7 @@ import {
   type CompletionStreamSubscription,
 } from '../src/generated/operations.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { eventually, sse, takeSseEvents } from './helpers.js';
+import { eventually, sse, takeSseEvents, type SseEvent } from './helpers.js';
 import { NGINX_BINARY, startNginx, type RunningNginx, type Upstream } from './nginx.js';
 import { freePort, jsonLines, startMain, type Running } from './process.js';
 
@@ -122,6 +122,13 @@ async function openRawSse(url: string): Promise<{ response: IncomingMessage; eve
   });
   const ended = new Promise<void>((resolve) => response.on('end', resolve).on('close', resolve));
   return { response, events, ended };
+}
+
+/** The next event of an SSE stream that must not have ended. */
+async function nextEvent<T>(stream: AsyncGenerator<SseEvent<T>>): Promise<SseEvent<T>> {
+  const result = await stream.next();
+  if (result.done) throw new Error('the SSE stream ended early');
+  return result.value;
 }
 
 /** A request on a connection of its own (closed after it): a POST of `body` as JSON, else a GET. */
@@ -236,7 +243,7 @@ describeWithNginx(
       expect((await fetch(`${nginx.url}/metrics`)).status).toBe(404);
     });
 
-    it('passes SSE events on as they come: two arrive while the upstream holds the stream open', async () => {
+    it('passes SSE events on as they come (two arrive while the upstream holds the stream open), and a client leaving aborts the upstream call', async () => {
       for (const i of instances) i.fake.script({ fault: { kind: 'stallAfter', chunks: 2 } });
       const texts: (string | undefined)[] = [];
       const twoEvents = async (): Promise<void> => {
@@ -252,7 +259,7 @@ describeWithNginx(
       await servedBy(instances).fake.waitForAbort(5000);
     });
 
-    it('passes Apollo multipart parts on as they come: two arrive while the upstream holds the stream open', async () => {
+    it('passes Apollo multipart parts on as they come (two arrive while the upstream holds the stream open), and a client leaving aborts the upstream call', async () => {
       for (const i of instances) i.fake.script({ fault: { kind: 'stallAfter', chunks: 2 } });
       const controller = new AbortController();
       const response = await fetch(graphqlUrl, {
@@ -313,14 +320,14 @@ describeWithNginx(
       let second: typeof first | undefined;
       try {
         // The first stream holds its connection open once its first chunk is in.
-        expect((await first.next()).value?.event).toBe('next');
+        expect((await nextEvent(first)).event).toBe('next');
         expect(instances.map(generations).sort()).toEqual([0, 1]);
         // A short request in between: round-robin would now send the next stream back to
         // the busy instance; least_conn sends both to the idle one.
         const quick = await fetch(graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
         expect(quick.status).toBe(200);
         second = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: stream 2'));
-        expect((await second.next()).value?.event).toBe('next');
+        expect((await nextEvent(second)).event).toBe('next');
         expect(instances.map(generations)).toEqual([1, 1]);
       } finally {
         await Promise.all([first.return(undefined), second?.return(undefined)]);
@@ -379,8 +386,8 @@ describeWithNginx(
       for (const i of instances) i.fake.script({ choices: [pieces], chunkDelayMs: 150 });
       const stream = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: the stream that outlives the drain'));
       const texts: string[] = [];
-      const first = await stream.next();
-      texts.push(first.value?.data?.data?.completionStream.text ?? '');
+      const first = await nextEvent(stream);
+      texts.push(first.data?.data?.completionStream.text ?? '');
       const rest = (async () => {
         for await (const event of stream) {
           expect(event.data?.errors).toBeUndefined();
