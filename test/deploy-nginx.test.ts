@@ -124,6 +124,24 @@ async function openRawSse(url: string): Promise<{ response: IncomingMessage; eve
   return { response, events, ended };
 }
 
+/** Streams and WebSockets open on an instance, from its own /metrics. */
+async function openOn(instance: Instance): Promise<number> {
+  const text = await (await fetch(`http://${instance.address}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return value('gateway_active_subscriptions') + value('gateway_active_websockets');
+}
+
+/** Waits until no instance holds a stream or a WebSocket from an earlier test. */
+async function allQuiet(instances: readonly Instance[]): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const open = await Promise.all(instances.map(openOn));
+    if (open.every((n) => n === 0)) return;
+    if (Date.now() > deadline) throw new Error(`streams or sockets still open on the instances: ${open.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The next event of an SSE stream that must not have ended. */
 async function nextEvent<T>(stream: AsyncGenerator<SseEvent<T>>): Promise<SseEvent<T>> {
   const result = await stream.next();
@@ -315,6 +333,8 @@ describeWithNginx(
     });
 
     it('sends a new stream to the instance with fewer open connections (least_conn, not round-robin)', async () => {
+      // Both start even: nothing left open by the tests before.
+      await allQuiet(instances);
       for (const i of instances) i.fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
       const first = sse(graphqlUrl, CompletionStreamDocument, input('deploy test: stream 1'));
       let second: typeof first | undefined;

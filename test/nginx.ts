@@ -9,7 +9,7 @@
  * it expects, so a change to the conf's shape fails here loudly instead of testing less.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +76,7 @@ export interface RunningNginx {
   accessLog(): string;
   /** Renders the conf again with `upstreams` and reloads (SIGHUP); resolves once the old workers stopped accepting. */
   reload(upstreams: readonly Upstream[]): Promise<void>;
+  /** Stops nginx (SIGTERM, its fast shutdown) and removes its directory. */
   stop(): Promise<void>;
 }
 
@@ -137,6 +138,7 @@ export async function startNginx(binary: string, upstreams: readonly Upstream[],
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exit;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
