@@ -357,8 +357,9 @@ describeWithNginx(
     it('keeps a graphql-sse single-connection stream and its operations on the instance that reserved it', async () => {
       const client = createSseClient({ url: graphqlUrl, singleConnection: true, retryAttempts: 0, fetchFn: fetch });
       try {
-        // Each operation is a POST of its own next to the reserved stream's GET: 3 of them
-        // would not all meet the reservation if nginx spread them over both instances.
+        // Each operation reserves a stream (PUT), opens it (GET) and sends itself (POST): three
+        // requests that must meet on one instance. Three rounds, so that spreading them over
+        // both instances could not pass by luck.
         for (const n of [1, 2, 3]) {
           const texts: string[] = [];
           for await (const result of client.iterate<CompletionStreamSubscription>({ query: print(CompletionStreamDocument), variables: input(`deploy test: sse ${n}`) })) {
