@@ -5,7 +5,11 @@ import { AssistantMessage } from './AssistantMessage';
 /** Every turn so far, newest last, kept scrolled to the end while an answer streams. */
 export function Conversation({ turns }: { turns: Turn[] }) {
   const end = useRef<HTMLLIElement>(null);
-  useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [turns]);
+  useEffect(() => {
+    // A block, not an arrow's value: newer browsers return a promise from scrollIntoView,
+    // and React would take it for a clean-up function.
+    void end.current?.scrollIntoView({ block: 'end' });
+  }, [turns]);
   if (turns.length === 0) {
     return <p className="empty">Ask something below. Answers stream in as the model writes them.</p>;
   }
