@@ -23,6 +23,7 @@ import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
+import { createChatUi } from './server/chat-ui.js';
 import { contextFactory } from './server/context.js';
 import { createFrontDoor } from './server/http.js';
 import { Lifecycle } from './server/lifecycle.js';
@@ -51,6 +52,8 @@ export interface App {
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
+  // First: a missing build refuses the start before anything is opened.
+  const chatUi = config.chatUi ? createChatUi() : undefined;
   const logger = createLogger(config.logLevel, options.logDestination);
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
@@ -89,7 +92,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const { limits } = config;
 
   const server = createServer(
-    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes }),
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes, chatUi }),
   );
   const websockets = createWebSocketGateway({
     yoga,
