@@ -15,20 +15,28 @@ const TRANSPORTS: readonly Transport[] = ['ws', 'http'];
 export function App() {
   const [gatewayKey, setGatewayKey] = useSessionSetting<string>('gateway-chat:key', '');
   const [transport, setTransport] = useSessionSetting<Transport>('gateway-chat:transport', 'ws', TRANSPORTS);
+  const [ids, setIds] = useSessionSetting('gateway-chat:document-ids', 'off', ['off', 'on'] as const);
   const [connection, setConnection] = useState<Connection>();
 
   // One client per key and transport; the previous one is stopped and its socket closed.
   useEffect(() => {
-    const next = connect({ transport, gatewayKey });
+    const next = connect({ transport, gatewayKey, documentIds: ids === 'on' });
     setConnection(next);
     return () => next.dispose();
-  }, [transport, gatewayKey]);
+  }, [transport, gatewayKey, ids]);
 
   return (
     <main className="app">
       <header className="app-header">
         <h1>Gateway chat</h1>
-        <ConnectionForm gatewayKey={gatewayKey} onKey={setGatewayKey} transport={transport} onTransport={setTransport} />
+        <ConnectionForm
+          gatewayKey={gatewayKey}
+          onKey={setGatewayKey}
+          transport={transport}
+          onTransport={setTransport}
+          documentIds={ids === 'on'}
+          onDocumentIds={(on) => setIds(on ? 'on' : 'off')}
+        />
       </header>
       {connection && (
         <ApolloProvider client={connection.client}>

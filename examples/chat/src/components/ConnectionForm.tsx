@@ -6,6 +6,8 @@ interface Props {
   onKey: (key: string) => void;
   transport: Transport;
   onTransport: (transport: Transport) => void;
+  documentIds: boolean;
+  onDocumentIds: (on: boolean) => void;
 }
 
 const TRANSPORTS: { value: Transport; label: string; hint: string }[] = [
@@ -13,8 +15,8 @@ const TRANSPORTS: { value: Transport; label: string; hint: string }[] = [
   { value: 'http', label: 'HTTP (multipart)', hint: "Apollo's HttpLink alone, no WebSocket" },
 ];
 
-/** The gateway key (used once submitted) and the transport answers stream over. */
-export function ConnectionForm({ gatewayKey, onKey, transport, onTransport }: Props) {
+/** The gateway key (used once submitted), the transport answers stream over, and how documents are sent. */
+export function ConnectionForm({ gatewayKey, onKey, transport, onTransport, documentIds, onDocumentIds }: Props) {
   const [draft, setDraft] = useState(gatewayKey);
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -65,6 +67,10 @@ export function ConnectionForm({ gatewayKey, onKey, transport, onTransport }: Pr
             {option.label}
           </label>
         ))}
+        <label title="For a gateway with TRUSTED_DOCUMENTS_FILE: each operation goes as its hash in src/gql/persisted-documents.json">
+          <input type="checkbox" checked={documentIds} onChange={(event) => onDocumentIds(event.target.checked)} />
+          Send document ids (trusted documents)
+        </label>
       </fieldset>
     </form>
   );
