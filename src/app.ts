@@ -19,6 +19,8 @@ import { Routing } from './completion/routing.js';
 import { Completions } from './completion/service.js';
 import { preloadTokenizer } from './completion/tokens.js';
 import type { Config } from './config/index.js';
+import { schema } from './graphql/schema/index.js';
+import { loadTrustedDocuments } from './graphql/trusted-documents.js';
 import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -51,10 +53,15 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** @throws ConfigError when TRUSTED_DOCUMENTS_FILE cannot be used, before anything is opened. */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   // First: a missing build refuses the start before anything is opened.
   const chatUi = config.chatUi ? createChatUi() : undefined;
+  const { trustedDocumentsFile, trustedDocumentsOnly } = config.limits;
+  // Read and checked against the schema once, here: HTTP and graphql-ws share this one copy.
+  const trustedDocuments = trustedDocumentsFile === undefined ? undefined : loadTrustedDocuments(trustedDocumentsFile, trustedDocumentsOnly, schema);
   const logger = createLogger(config.logLevel, options.logDestination);
+  if (trustedDocuments) logger.info({ file: trustedDocumentsFile, documents: trustedDocuments.size, only: trustedDocuments.only }, 'trusted documents loaded');
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
   const metrics = new Metrics();
@@ -88,7 +95,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const auth = new Authenticator(keys, config.requireAuth);
   const input = { defaultModel: config.defaultModel, maxIdentifierChars: config.maxIdentifierChars };
   const context = contextFactory({ completions, keys, quotas, ledger, input }, auth);
-  const yoga = createGatewayYoga(config, context, metrics, logger);
+  const yoga = createGatewayYoga(config, context, metrics, logger, trustedDocuments);
   const { limits } = config;
 
   const server = createServer(
@@ -103,6 +110,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     lifecycle,
     metrics,
     logger,
+    trustedDocuments,
   });
   server.on('upgrade', (request, socket, head) => {
     const { pathname } = new URL(request.url ?? '/', 'http://localhost');

@@ -17,6 +17,11 @@ try {
   app = await buildApp(config);
   await app.start();
 } catch (error) {
+  // A manifest (TRUSTED_DOCUMENTS_FILE) that cannot be used is reported as the variables are.
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
   // One line, no stack: a taken port or an unreachable database is an operator's fix.
   const reason = error instanceof Error ? error.message : String(error);
   process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), msg: `could not start: ${reason}` })}\n`);

@@ -51,6 +51,8 @@ describe('loadConfig', () => {
         batchLimit: 0,
         allowedOrigins: [],
         trustProxy: false,
+        trustedDocumentsFile: undefined,
+        trustedDocumentsOnly: false,
       },
       websocket: {
         maxPayloadBytes: 1_048_576,

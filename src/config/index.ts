@@ -102,6 +102,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (get('FALLBACK_MODELS').length > 0 && upstream.kind === 'simulator') {
     problems.push('FALLBACK_MODELS needs a real upstream (OPENAI_API_KEY or OPENAI_BASE_URL)');
   }
+  // The manifest itself is read and checked against the schema by buildApp (graphql/trusted-documents.ts).
+  if (get('TRUSTED_DOCUMENTS_ONLY') && get('TRUSTED_DOCUMENTS_FILE') === undefined) {
+    problems.push('TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE (the manifest of the documents allowed)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {

@@ -1,4 +1,4 @@
-/** The README's "Limits and browser security" table: graphql-armor, body sizes, CORS, WebSockets. */
+/** The README's "Limits and browser security" table: graphql-armor, body sizes, CORS, trusted documents, WebSockets. */
 import type { DefaultContext, Variable } from './variable.js';
 
 export const LIMITS = [
@@ -114,6 +114,22 @@ export const LIMITS = [
     type: 'boolean',
     default: false,
     doc: 'Take the client address from `X-Forwarded-For` (only behind a proxy you run).',
+  },
+  {
+    env: 'TRUSTED_DOCUMENTS_FILE',
+    group: 'limits',
+    field: 'limits.trustedDocumentsFile',
+    type: 'string',
+    shown: '— (off)',
+    doc: "Path of the trusted documents manifest (`persisted-documents.json` from GraphQL Code Generator's client preset with `persistedDocuments: true`). Clients may then send `documentId` or `extensions.persistedQuery` instead of the text. Read and checked at start: a bad entry stops the gateway.",
+  },
+  {
+    env: 'TRUSTED_DOCUMENTS_ONLY',
+    group: 'limits',
+    field: 'limits.trustedDocumentsOnly',
+    type: 'boolean',
+    default: false,
+    doc: 'Run only the documents in `TRUSTED_DOCUMENTS_FILE` (needs it): an operation sent as text gets `OPERATION_NOT_ALLOWED`, an unknown id `PERSISTED_QUERY_NOT_FOUND`, on every transport.',
   },
   {
     env: 'WS_MAX_PAYLOAD_BYTES',

@@ -32,6 +32,10 @@ export const ErrorCode = {
   CLIENT_CLOSED: 'CLIENT_CLOSED',
   /** An HTTP request body over MAX_BODY_BYTES (HTTP 413). */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** A `documentId` / `extensions.persistedQuery` hash that is not in TRUSTED_DOCUMENTS_FILE (Apollo's persisted-queries link knows this code). */
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
+  /** An operation sent as text while TRUSTED_DOCUMENTS_ONLY is on. */
+  OPERATION_NOT_ALLOWED: 'OPERATION_NOT_ALLOWED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,8 +1,8 @@
 /**
  * Yoga with the gateway's plugins, one concern each: request ids, compiled subscription
  * events, operation metrics, typed variable errors, Apollo's multipart subscriptions,
- * graphql-sse's single-connection mode, graphql-armor limits, CSRF prevention, and introspection off
- * when configured; plus the GraphiQL page, compressed and cached.
+ * graphql-sse's single-connection mode, graphql-armor limits, CSRF prevention, trusted documents
+ * and introspection off when configured; plus the GraphiQL page, compressed and cached.
  */
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
@@ -20,8 +20,10 @@ import { useMultipartSubscriptions } from './plugins/use-multipart-subscriptions
 import { useOperationLimits } from './plugins/use-operation-limits.js';
 import { useOperationMetrics } from './plugins/use-operation-metrics.js';
 import { useRequestId } from './plugins/use-request-id.js';
+import { useTrustedDocuments } from './plugins/use-trusted-documents.js';
 import { useVariableErrorCodes } from './plugins/use-variable-error-codes.js';
 import { schema } from './schema/index.js';
+import type { TrustedDocuments } from './trusted-documents.js';
 
 export type GatewayYoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -77,6 +79,8 @@ export function createGatewayYoga(
   context: (initial: YogaInitialContext & OperationInfo) => Promise<Context>,
   metrics: Metrics,
   logger: Logger,
+  /** The TRUSTED_DOCUMENTS_FILE manifest, loaded by the app; absent: clients send text only. */
+  trustedDocuments?: TrustedDocuments,
 ): GatewayYoga {
   const { limits } = config;
   // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
@@ -100,7 +104,8 @@ export function createGatewayYoga(
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
     useMultipartSubscriptions(),
     // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
-    useSingleConnectionSSE('/graphql'),
+    useSingleConnectionSSE('/graphql', trustedDocuments),
+    ...(trustedDocuments ? useTrustedDocuments(trustedDocuments) : []),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.
   if (!limits.introspection) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });

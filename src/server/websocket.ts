@@ -4,6 +4,10 @@
  * a client address may hold only so many sockets and a socket only so many operations;
  * messages are capped in size; a socket that never says connection_init is closed.
  * Every operation runs through Yoga's Envelop, as over HTTP (same plugins and masking).
+ * Yoga's parameter hooks are HTTP's, so the trusted documents rule is applied here, before
+ * the parse. graphql-ws's server requires `query` to be a string (`''` with an id) and passes
+ * the rest of the payload on untouched: `documentId` at its top level, `extensions.documentId`
+ * and APQ's `extensions.persistedQuery` all work.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -26,6 +30,7 @@ import { shuttingDownError, type Lifecycle } from './lifecycle.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ApiKey } from '../accounts/keys.js';
 import { newRequestId } from '../graphql/plugins/use-request-id.js';
+import type { TrustedDocuments } from '../graphql/trusted-documents.js';
 import type { Logger } from 'pino';
 
 export interface WebSocketOptions {
@@ -38,6 +43,8 @@ export interface WebSocketOptions {
   lifecycle: Lifecycle;
   metrics: Metrics;
   logger: Logger;
+  /** The TRUSTED_DOCUMENTS_FILE manifest, if any; absent, operations are sent as text. */
+  trustedDocuments?: TrustedDocuments;
 }
 
 export interface WebSocketGateway {
@@ -155,12 +162,14 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
           delete rest['http'];
           return [createGraphQLError(message, { extensions: rest })];
         }
+        const resolved = options.trustedDocuments?.resolve(params) ?? { query: params.query };
+        if ('error' in resolved) return [resolved.error];
         const enveloped = yoga.getEnveloped({
           apiKey,
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
-          params,
+          params: { ...params, query: resolved.query },
           requestId: operationRequestId(ctx.extra.request, id),
           operationName: params.operationName ?? null,
           operationId: id,
@@ -172,7 +181,7 @@ export function createWebSocketGateway(options: WebSocketOptions): WebSocketGate
         const schema = enveloped.schema as GraphQLSchema;
         let document: DocumentNode;
         try {
-          document = parse(params.query);
+          document = parse(resolved.query);
         } catch (error) {
           return [error as GraphQLError];
         }

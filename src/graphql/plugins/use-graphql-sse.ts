@@ -13,6 +13,10 @@
  * POST `400 Unable to detect operation AST` with its errors lost, and an unknown key
  * (a failing context) a 500. The client takes either for a network error and retries.
  * Here, as over graphql-ws, a refused operation is a result with `errors` in the stream.
+ * For the same reason Yoga's parameter hooks (the trusted documents plugin's) never see these
+ * operations: the manifest's rule is applied here too, before the parse. graphql-sse's handler
+ * keeps only query (which must be a string, '' with an id), variables, operationName and
+ * extensions: a trusted document's id comes in `extensions` (`documentId` or APQ's `persistedQuery`).
  *
  * These requests skip Yoga's request parsing, so the CSRF check (a custom header on GET and
  * simple POSTs) does not apply to them, and need not: PUT and DELETE are always preflighted,
@@ -36,6 +40,7 @@ import type { Request as HandlerRequest, RequestParams } from 'graphql-sse';
 
 type SSERequest = HandlerRequest<Request, RequestContext>;
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { TrustedDocuments } from '../trusted-documents.js';
 
 const TOKEN_HEADER = 'x-graphql-event-stream-token';
 const TOKEN_PARAM = 'token';
@@ -64,8 +69,11 @@ function refused(error: unknown): ExecutionResult {
   return { data: null, errors: [forClient(error)] };
 }
 
-/** @param endpoint The path the mode is served on (the gateway's GraphQL endpoint). */
-export function useSingleConnectionSSE(endpoint: string): Plugin {
+/**
+ * @param endpoint The path the mode is served on (the gateway's GraphQL endpoint).
+ * @param trustedDocuments The TRUSTED_DOCUMENTS_FILE manifest, if any; absent, operations are sent as text.
+ */
+export function useSingleConnectionSSE(endpoint: string, trustedDocuments?: TrustedDocuments): Plugin {
   let handler: ((request: Request) => Promise<Response>) | undefined;
   return {
     onYogaInit({ yoga }) {
@@ -89,7 +97,9 @@ export function useSingleConnectionSSE(endpoint: string): Plugin {
             return randomUUID();
           },
           async onSubscribe(req: SSERequest, params: RequestParams) {
-            const enveloped = yoga.getEnveloped({ request: req.raw, params });
+            const resolved = trustedDocuments?.resolve(params) ?? { query: params.query };
+            if ('error' in resolved) return refused(resolved.error);
+            const enveloped = yoga.getEnveloped({ request: req.raw, params: { ...params, query: resolved.query } });
             // Envelop types these loosely (it does not depend on graphql); pin graphql's types.
             const parse: typeof graphqlParse = enveloped.parse;
             const validate: typeof graphqlValidate = enveloped.validate;
@@ -97,7 +107,7 @@ export function useSingleConnectionSSE(endpoint: string): Plugin {
             let document: DocumentNode;
             let contextValue: unknown;
             try {
-              document = parse(params.query);
+              document = parse(resolved.query);
               // graphql-armor's rules may throw rather than report.
               const errors = validate(schema, document);
               if (errors.length > 0) return { data: null, errors: errors.map(forClient) };
