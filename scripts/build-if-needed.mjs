@@ -39,5 +39,15 @@ if (chatUi && stale(join(chat, 'dist', 'index.html'), chatInputs)) {
   // The app's own Vite (the workspace may hold another version for vitest).
   const vite = createRequire(join(chat, 'package.json')).resolve('vite');
   const { build } = await import(pathToFileURL(vite).href);
-  await build({ root: chat, logLevel: 'warn' });
+  // Vite builds for whatever NODE_ENV says (development React under NODE_ENV=development);
+  // the gateway serves a production build. Restored after: `npm run chat` runs the gateway
+  // in this same process, and NODE_ENV=production changes its defaults.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ root: chat, mode: 'production', logLevel: 'warn' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
 }

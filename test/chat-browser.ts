@@ -29,7 +29,15 @@ export async function buildChatAppIfNeeded(): Promise<void> {
   // The app's Vite, not the one vitest brought (the workspace holds both).
   const entry = createRequire(join(APP, 'package.json')).resolve('vite');
   const vite = (await import(pathToFileURL(entry).href)) as typeof import('vite');
-  await vite.build({ root: APP, logLevel: 'warn' });
+  // vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+  const nodeEnv = process.env['NODE_ENV'];
+  process.env['NODE_ENV'] = 'production';
+  try {
+    await vite.build({ root: APP, mode: 'production', logLevel: 'warn' });
+  } finally {
+    if (nodeEnv === undefined) delete process.env['NODE_ENV'];
+    else process.env['NODE_ENV'] = nodeEnv;
+  }
 }
 
 export function launchChromium(): Promise<Browser> {
