@@ -4,7 +4,7 @@
  * gateway keys. It streams, stops, switches transport, renders tool calls and JSON answers,
  * and shows the gateway's errors with their codes.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -256,37 +256,6 @@ describe('errors', () => {
     await lastAnswer(page).getByRole('alert').waitFor();
     expect(await lastAnswer(page).getByRole('alert').textContent()).toMatch(/^UNAUTHENTICATED .*not valid/);
     expect(generations()).toEqual([]);
-  });
-});
-
-describe('trusted-document ids', () => {
-  it('sends each operation as its id from the manifest the app generates, and its text only when this gateway has no trusted documents', async () => {
-    const { key } = await newKey();
-    const manifest = JSON.parse(readFileSync(new URL('../examples/chat/src/gql/persisted-documents.json', import.meta.url), 'utf8')) as Record<string, string>;
-    const idOf = (operation: string): string | undefined => Object.entries(manifest).find(([, text]) => text.includes(operation))?.[0];
-    await openChat(page, gw.baseUrl, key, 'HTTP (multipart)');
-    expect(await pickerModels(page)).toContain('gpt-4o-mini');
-    // From here on: the page has loaded its models by text, ids are off until now.
-    const bodies: Record<string, unknown>[] = [];
-    page.on('request', (request) => {
-      if (request.method() === 'POST' && request.url() === gw.httpUrl) bodies.push(request.postDataJSON() as Record<string, unknown>);
-    });
-    await page.getByLabel('Send document ids (trusted documents)').check();
-    await expect.poll(() => bodies.filter((body) => body['operationName'] === 'Models').length).toBe(2);
-    fake.script({ choices: [['By', ' id.']] });
-    await send(page, 'Hello');
-    await watchAnswer(page);
-    expect(await answerText(page)).toBe('By id.');
-
-    const [first, retry] = bodies.filter((body) => body['operationName'] === 'Models');
-    expect(first).not.toHaveProperty('query');
-    expect(first?.['extensions']).toMatchObject({ persistedQuery: { version: 1, sha256Hash: idOf('query Models')?.replace('sha256:', '') } });
-    expect(retry?.['query']).toContain('query Models');
-    // Ids stay off after this gateway refused one: the stream went as text at once.
-    const streams = bodies.filter((body) => body['operationName'] === 'ChatStream');
-    expect(streams).toHaveLength(1);
-    expect(streams[0]?.['query']).toContain('subscription ChatStream');
-    expect(idOf('subscription ChatStream')).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 });
 
