@@ -25,7 +25,7 @@ import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
-import { createChatUi } from './server/chat-ui.js';
+import { CHAT_UI_PATH, createChatUi } from './server/chat-ui.js';
 import { contextFactory } from './server/context.js';
 import { createFrontDoor } from './server/http.js';
 import { Lifecycle } from './server/lifecycle.js';
@@ -148,6 +148,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           upstream: upstreams.main.description,
           fallbacks: routing.targets(config.defaultModel).slice(1).map((t) => `${t.upstream}:${t.model}`),
           defaultModel: config.defaultModel,
+          ...(chatUi && { chat: `${url}${CHAT_UI_PATH}/` }),
         },
         config.upstream.kind === 'simulator'
           ? 'gateway listening; no OPENAI_API_KEY or OPENAI_BASE_URL set, so answers come from the built-in SIMULATOR'
