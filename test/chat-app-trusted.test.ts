@@ -70,8 +70,7 @@ describe('on a gateway that runs only trusted documents', () => {
   it('refuses the app with OPERATION_NOT_ALLOWED when it sends documents as text, before any upstream call', async () => {
     await openChat(page, trusted.baseUrl, '', 'WebSocket (graphql-ws)');
     const refused = page.locator('.model-picker').getByRole('alert');
-    await refused.waitFor();
-    expect(await refused.textContent()).toMatch(/^OPERATION_NOT_ALLOWED /);
+    await expect.poll(() => refused.textContent(), { timeout: 10_000 }).toMatch(/^OPERATION_NOT_ALLOWED /);
     await send(page, 'Hello?');
     await lastAnswer(page).getByRole('alert').waitFor();
     expect(await lastAnswer(page).getByRole('alert').textContent()).toMatch(/^OPERATION_NOT_ALLOWED /);

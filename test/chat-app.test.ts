@@ -14,7 +14,7 @@ import type { UsageLedgerTable } from '../src/accounts/db/schema.js';
 import { createChatUi } from '../src/server/chat-ui.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { graphql, startGateway, type TestGateway } from './helpers.js';
-import { answerStatus, answerText, buildChatAppIfNeeded, lastAnswer, launchChromium, openChat, pickerModels, send, watchAnswer } from './chat-browser.js';
+import { answerStatus, answerText, buildChatAppIfNeeded, lastAnswer, launchChromium, openChat, pickerModels, send, startsAnswer, watchAnswer } from './chat-browser.js';
 
 const PIECES = ['Once', ' upon', ' a', ' time', ',', ' a', ' gateway', ' streamed', ' every', ' token', ' it', ' got', '.'];
 /** Enough pieces that a stream is still running when the test presses Stop. */
@@ -199,7 +199,7 @@ describe('tool calls and JSON answers', () => {
     expect(asked?.['tools']).toMatchObject([{ type: 'function', function: { name: 'get_weather', strict: true } }]);
 
     fake.script({ choices: [['Mild', ' in Paris.']] });
-    await page.getByRole('button', { name: 'Send tool results' }).click();
+    await startsAnswer(page, () => page.getByRole('button', { name: 'Send tool results' }).click());
     await watchAnswer(page);
     expect(await answerText(page)).toBe('Mild in Paris.');
     const messages = generations()[1]?.['messages'] as Record<string, unknown>[];
@@ -244,8 +244,8 @@ describe('errors', () => {
     await newKey();
     await openChat(page, gw.baseUrl, 'gk_not-a-real-key', 'WebSocket (graphql-ws)');
     const pickerError = page.locator('.model-picker').getByRole('alert');
-    await pickerError.waitFor();
-    expect(await pickerError.textContent()).toMatch(/^UNAUTHENTICATED .*not valid/);
+    // The page first asked without a key ("required"); then with the wrong one.
+    await expect.poll(() => pickerError.textContent(), { timeout: 10_000 }).toMatch(/^UNAUTHENTICATED .*not valid/);
 
     await send(page, 'Hello?');
     await lastAnswer(page).getByRole('alert').waitFor();

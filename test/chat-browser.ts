@@ -67,9 +67,17 @@ export async function pickerModels(page: Page): Promise<string[]> {
   return options.evaluateAll((nodes) => nodes.map((node) => (node as HTMLOptionElement).value));
 }
 
+/** Does `action` and waits for the answer it starts, so `lastAnswer` is that one and not the one before. */
+export async function startsAnswer(page: Page, action: () => Promise<void>): Promise<void> {
+  const answers = page.getByRole('article', { name: 'Assistant' });
+  const before = await answers.count();
+  await action();
+  await answers.nth(before).waitFor();
+}
+
 export async function send(page: Page, text: string): Promise<void> {
   await page.getByLabel('Message').fill(text);
-  await page.getByRole('button', { name: 'Send' }).click();
+  await startsAnswer(page, () => page.getByRole('button', { name: 'Send' }).click());
 }
 
 export function lastAnswer(page: Page): Locator {
