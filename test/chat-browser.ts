@@ -67,10 +67,35 @@ export async function pickerModels(page: Page): Promise<string[]> {
   return options.evaluateAll((nodes) => nodes.map((node) => (node as HTMLOptionElement).value));
 }
 
-/** Does `action` and waits for the answer it starts, so `lastAnswer` is that one and not the one before. */
+/** What the page keeps of the answer in progress: every text the last answer showed, in order. */
+interface Recorder {
+  __answerTexts?: string[];
+  /** Which answer (by position) the texts are from: the one being started. */
+  __answerIndex?: number;
+}
+
+/**
+ * Does `action` and waits for the answer it starts, so `lastAnswer` is that one and not
+ * the one before. From just before, the page records every text the last answer shows (a
+ * MutationObserver sees each render, however slowly the test reads them).
+ */
 export async function startsAnswer(page: Page, action: () => Promise<void>): Promise<void> {
   const answers = page.getByRole('article', { name: 'Assistant' });
   const before = await answers.count();
+  await page.evaluate((index) => {
+    const recorder = window as unknown as Recorder;
+    const fresh = recorder.__answerTexts === undefined;
+    recorder.__answerTexts = [];
+    recorder.__answerIndex = index;
+    if (!fresh) return;
+    new MutationObserver(() => {
+      const answer = document.querySelectorAll('article[aria-label="Assistant"]')[recorder.__answerIndex ?? 0];
+      if (!answer) return;
+      const text = answer.querySelector('.text')?.textContent ?? '';
+      const texts = recorder.__answerTexts ?? [];
+      if (texts.at(-1) !== text) texts.push(text);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, before);
   await action();
   await answers.nth(before).waitFor();
 }
@@ -94,17 +119,15 @@ export async function answerStatus(page: Page): Promise<string> {
 }
 
 /**
- * Reads the answer's text until its status leaves "Streaming…" or `until` holds, and
- * returns every distinct text seen, in order.
+ * Waits until the answer's status leaves "Streaming…" or `until` holds, and returns every
+ * distinct text it showed (as the page recorded them since it started), in order.
  */
 export async function watchAnswer(page: Page, until: (texts: string[]) => boolean = () => false, timeoutMs = 15_000): Promise<string[]> {
-  const seen: string[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const text = await answerText(page);
-    if (seen.at(-1) !== text) seen.push(text);
-    if (until(seen) || !(await answerStatus(page)).startsWith('Streaming')) return seen;
-    if (Date.now() > deadline) throw new Error(`the answer kept streaming; seen: ${JSON.stringify(seen)}`);
+    const texts = await page.evaluate(() => (window as unknown as Recorder).__answerTexts ?? []);
+    if (until(texts) || !(await answerStatus(page)).startsWith('Streaming')) return texts;
+    if (Date.now() > deadline) throw new Error(`the answer kept streaming; seen: ${JSON.stringify(texts)}`);
     await new Promise((resolve) => setTimeout(resolve, 15));
   }
 }
