@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/generated/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'src/generated/', 'examples/*/dist/', 'examples/*/src/gql/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -11,6 +11,17 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+    },
+  },
+  {
+    // The example chat app: browser code (TSX) and its Vite/codegen configs, each typed by
+    // the app's own tsconfig (DOM for src, Node for the configs).
+    files: ['examples/chat/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: {
+        project: ['./examples/chat/tsconfig.json', './examples/chat/tsconfig.node.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },

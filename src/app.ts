@@ -26,6 +26,7 @@ import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
+import { CHAT_UI_PATH, createChatUi } from './server/chat-ui.js';
 import { contextFactory } from './server/context.js';
 import { createFrontDoor } from './server/http.js';
 import { Lifecycle } from './server/lifecycle.js';
@@ -55,6 +56,8 @@ export interface App {
 
 /** @throws ConfigError when TRUSTED_DOCUMENTS_FILE cannot be used, before anything is opened. */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
+  // First: a missing build refuses the start before anything is opened.
+  const chatUi = config.chatUi ? createChatUi() : undefined;
   const { trustedDocumentsFile, trustedDocumentsOnly } = config.limits;
   // Read and checked against the schema once, here: HTTP and graphql-ws share this one copy.
   const trustedDocuments = trustedDocumentsFile === undefined ? undefined : loadTrustedDocuments(trustedDocumentsFile, trustedDocumentsOnly, schema);
@@ -99,7 +102,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const { limits } = config;
 
   const server = createServer(
-    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes }),
+    createFrontDoor({ yoga, lifecycle, metrics: config.metrics ? metrics : undefined, metricsToken: config.metricsToken, ledgerHealth: () => ledger.health(), maxBodyBytes: limits.maxBodyBytes, chatUi }),
   );
   const websockets = createWebSocketGateway({
     yoga,
@@ -148,6 +151,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           upstream: upstreams.main.description,
           fallbacks: routing.targets(config.defaultModel).slice(1).map((t) => `${t.upstream}:${t.model}`),
           defaultModel: config.defaultModel,
+          ...(chatUi && { chat: `${url}${CHAT_UI_PATH}/` }),
         },
         config.upstream.kind === 'simulator'
           ? 'gateway listening; no OPENAI_API_KEY or OPENAI_BASE_URL set, so answers come from the built-in SIMULATOR'

@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       upstreamMaxBodyBytes: 33_554_432,
       simulatorTokenDelayMs: 40,
       logLevel: 'info',
+      chatUi: false,
       logPrompts: false,
       limits: {
         maxDepth: 6,

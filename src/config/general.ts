@@ -99,6 +99,14 @@ export const GENERAL = [
     doc: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines on stdout.',
   },
   {
+    env: 'CHAT_UI',
+    group: 'general',
+    field: 'chatUi',
+    type: 'boolean',
+    default: false,
+    doc: 'Serve the example chat app (`examples/chat`) at `/chat`. `npm start` builds it when it is missing or stale; plain `node dist/main.js` refuses to start without a build.',
+  },
+  {
     env: 'NODE_ENV',
     group: 'general',
     type: 'string',

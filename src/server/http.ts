@@ -1,10 +1,12 @@
 /**
  * The HTTP front door, before Yoga: health and metrics endpoints that must answer even
- * while draining, the refusal of new work during a shutdown, and the body size cap.
+ * while draining, the refusal of new work during a shutdown, the chat app's static files
+ * (CHAT_UI), and the body size cap.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LedgerHealth } from '../accounts/ledger.js';
+import type { ChatUi } from './chat-ui.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ErrorCode } from '../graphql/errors.js';
@@ -20,6 +22,8 @@ export interface FrontDoorOptions {
   /** Whether ledger rows can be written, for /health. */
   ledgerHealth?: () => LedgerHealth;
   maxBodyBytes: number;
+  /** CHAT_UI=true: serves the example chat app at /chat (GET and HEAD, before Yoga). */
+  chatUi?: ChatUi | undefined;
 }
 
 /**
@@ -83,7 +87,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too larg
 }
 
 export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { yoga, lifecycle, metrics, metricsToken, ledgerHealth, maxBodyBytes } = options;
+  const { yoga, lifecycle, metrics, metricsToken, ledgerHealth, maxBodyBytes, chatUi } = options;
   const tooLarge = (res: ServerResponse): void =>
     graphqlError(res, 413, ErrorCode.PAYLOAD_TOO_LARGE, `The request body is over the limit of ${maxBodyBytes} bytes`);
 
@@ -112,6 +116,7 @@ export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessag
       graphqlError(res, 503, ErrorCode.SHUTTING_DOWN, 'The server is shutting down; retry on another instance');
       return;
     }
+    if (chatUi?.(req, res)) return;
     if (req.method !== 'POST' && req.method !== 'PUT' && req.method !== 'PATCH') {
       void yoga(req, res);
       return;
