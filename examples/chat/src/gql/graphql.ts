@@ -11,6 +11,12 @@ export type AudioFormat =
   /** WAV. */
   | 'WAV';
 
+/** Serve this request from the gateway’s response cache when it holds the answer to the same request (same model, messages or prompt, sampling parameters, tools, response format, n, stop, seed…), and keep the answer if it has to ask the upstream. A hit costs no upstream call and nothing from the key’s budget. */
+export type CacheInput = {
+  /** How long the answer is kept when this request stores it, in seconds: 1 to 86400. */
+  ttlSeconds: number;
+};
+
 /** One message of a chat conversation. */
 export type ChatMessageInput = {
   /** The message text. Exactly one of `content` and `parts`, except an ASSISTANT message with `toolCalls`, which may have neither. */
@@ -42,6 +48,8 @@ export type ChatRole =
 
 /** A completion request. Give `prompt` for a text completion (upstream `/v1/completions`) or `messages` for a chat completion (`/v1/chat/completions`); the result has the same shape either way. Unset parameters take the upstream’s defaults. */
 export type CompletionInput = {
+  /** Use the response cache for this request, whatever its temperature and `n`. Without it, only requests at `temperature: 0` with one choice use it, and only when the server sets RESPONSE_CACHE_TTL_SECONDS. */
+  cache?: CacheInput | null | undefined;
   /** Prompt only: include the prompt at the start of each choice’s text. */
   echo?: boolean | null | undefined;
   /** -2 to 2: positive values penalise tokens by how often they already occur. */
