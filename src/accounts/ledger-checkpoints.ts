@@ -35,6 +35,11 @@ export class Running implements RunningOperation {
   queued = false;
   /** A checkpoint of it is in the database. */
   persisted = false;
+  /**
+   * A write carried its checkpoint: it may be in the database even when that write reported
+   * a failure (a COMMIT whose answer was lost), so the flush of its final row deletes it.
+   */
+  attempted = false;
   finished = false;
 
   constructor(
@@ -208,13 +213,13 @@ function interruptedRow(c: LedgerCheckpointRow): UsageLedgerRow {
 /**
  * Moves the checkpoints of dead instances (no row in `ledger_instances`, or one whose
  * `alive_until` is before `now`) into the
- * ledger as `interrupted` rows; returns how many. Two instances recovering at once insert
- * the same ids, so the second insert does nothing.
+ * ledger as `interrupted` rows; returns how many it inserted. Two instances recovering at
+ * once insert the same ids, so the second insert does nothing (and counts nothing).
  */
 export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: string, now: number): Promise<number> {
   let recovered = 0;
   for (;;) {
-    const moved = await db.transaction().execute(async (trx) => {
+    const { seen, inserted } = await db.transaction().execute(async (trx) => {
       const stale = await trx
         .selectFrom('ledger_checkpoints')
         .selectAll()
@@ -224,17 +229,19 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
         )
         .limit(CHUNK)
         .execute();
-      if (stale.length === 0) return 0;
-      await trx
+      if (stale.length === 0) return { seen: 0, inserted: 0 };
+      const result = await trx
         .insertInto('usage_ledger')
         .values(stale.map(interruptedRow))
         .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+        .executeTakeFirst();
       await trx.deleteFrom('ledger_checkpoints').where('id', 'in', stale.map((c) => c.id)).execute();
-      return stale.length;
+      // Only the rows this sweep inserted: another instance sweeping at the same moment
+      // counts (and logs) the rest.
+      return { seen: stale.length, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) };
     });
-    recovered += moved;
-    if (moved < CHUNK) break;
+    recovered += inserted;
+    if (seen < CHUNK) break;
   }
   await db.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
   return recovered;
