@@ -21,6 +21,7 @@ import { preloadTokenizer } from './completion/tokens.js';
 import type { Config } from './config/index.js';
 import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
+import { joinClusterMetrics } from './observability/cluster-metrics.js';
 import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
 import { contextFactory } from './server/context.js';
@@ -32,6 +33,11 @@ import { upstreamsFrom } from './upstream/from-config.js';
 export interface AppOptions {
   /** Where JSON log lines go; default stdout. Tests pass a stream to read them. */
   logDestination?: DestinationStream;
+  /**
+   * The cluster worker's id (WORKERS>1), put on every log line; /metrics then answers with
+   * every worker's metrics, through the primary.
+   */
+  worker?: number | undefined;
 }
 
 export interface App {
@@ -51,10 +57,12 @@ export interface App {
 }
 
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const logger = createLogger(config.logLevel, options.logDestination);
+  const base = createLogger(config.logLevel, options.logDestination);
+  const logger = options.worker === undefined ? base : base.child({ worker: options.worker });
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
   const metrics = new Metrics();
+  if (options.worker !== undefined) joinClusterMetrics(metrics);
   const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
   // Before serving: operations a crashed predecessor left running become `interrupted` rows.
   await ledger.recover();

@@ -1,5 +1,6 @@
-import { buildApp, type App } from './app.js';
-import { ConfigError, loadConfig } from './config/index.js';
+import cluster from 'node:cluster';
+import type { App } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config/index.js';
 
 let config;
 try {
@@ -12,29 +13,46 @@ try {
   throw error;
 }
 
-let app: App;
-try {
-  app = await buildApp(config);
-  await app.start();
-} catch (error) {
-  // One line, no stack: a taken port or an unreachable database is an operator's fix.
-  const reason = error instanceof Error ? error.message : String(error);
-  process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), msg: `could not start: ${reason}` })}\n`);
-  process.exit(1);
+if (config.workers > 1 && cluster.isPrimary) {
+  // The primary forks the workers (this same script) and serves nothing: it loads no more.
+  const [{ Primary }, { createLogger }] = await Promise.all([import('./server/cluster.js'), import('./observability/logger.js')]);
+  new Primary(config, createLogger(config.logLevel)).start();
+} else {
+  await serve(config, cluster.worker?.id);
 }
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    app.logger.info({ signal }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
+/** Today's server: one process, or one cluster worker (`worker`: its id). */
+async function serve(config: Config, worker: number | undefined): Promise<void> {
+  const { buildApp } = await import('./app.js');
+  let app: App;
+  try {
+    app = await buildApp(config, { worker });
+    await app.start();
+  } catch (error) {
+    // One line, no stack: a taken port or an unreachable database is an operator's fix.
+    const reason = error instanceof Error ? error.message : String(error);
+    process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), ...(worker === undefined ? {} : { worker }), msg: `could not start: ${reason}` })}\n`);
+    process.exit(1);
+  }
+
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) {
+        // A second signal forces the exit; a worker gets two at once from Ctrl-C (the
+        // terminal's SIGINT and the primary's SIGTERM), and the primary forces it instead.
+        if (worker === undefined) process.exit(1);
+        return;
+      }
+      stopping = true;
+      app.logger.info({ signal }, 'shutting down');
+      app.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
 }
