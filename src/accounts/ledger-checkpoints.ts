@@ -3,10 +3,10 @@
  *
  * An operation's `progress` only assigns in memory (it runs per streamed delta); the first
  * change after a flush also queues it, so each flush writes only the operations that
- * changed. A flush writes, in one transaction: final rows (replacing an `interrupted` row
- * of the same id, see below), the deletion of their checkpoints, the changed running
- * operations' checkpoints, and this process's heartbeat in `ledger_instances`. A row is
- * therefore never both final and checkpointed.
+ * changed. A flush writes, in one transaction: this process's heartbeat in
+ * `ledger_instances`, final rows (replacing an `interrupted` row of the same id, see
+ * below), the deletion of their checkpoints, and the changed running operations'
+ * checkpoints. A row is therefore never both final and checkpointed.
  *
  * Recovery turns the checkpoints of instances whose heartbeat is stale (a few of their own
  * flush intervals) into `interrupted` rows with the same id. Staleness, not "any other instance",
@@ -134,6 +134,10 @@ export async function writeFlush(
   write: { rows: UsageLedgerRow[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointRow[]; instanceId: string; heartbeat: boolean; aliveUntil: number },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    // The heartbeat first: a sweep (recoverCheckpoints) also starts on `ledger_instances`,
+    // so on PostgreSQL the two lock in the same order and wait for each other instead of
+    // deadlocking, and a sweep that waited sees this instance alive.
+    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.aliveUntil);
     if (write.rows.length > 0) {
       await trx
         .insertInto('usage_ledger')
@@ -172,7 +176,6 @@ export async function writeFlush(
         )
         .execute();
     }
-    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.aliveUntil);
   });
 }
 
@@ -220,6 +223,10 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
   let recovered = 0;
   for (;;) {
     const { seen, inserted } = await db.transaction().execute(async (trx) => {
+      // A write first: on SQLite, a transaction that reads and then writes fails at once
+      // ("database is locked", no busy wait) when another process wrote in between, which
+      // several workers on one file do; one that starts with a write waits its turn.
+      await trx.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
       const stale = await trx
         .selectFrom('ledger_checkpoints')
         .selectAll()
@@ -243,6 +250,5 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
     recovered += inserted;
     if (seen < CHUNK) break;
   }
-  await db.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
   return recovered;
 }
