@@ -23,19 +23,20 @@ if (config.workers > 1 && cluster.isPrimary) {
 
 /** Today's server: one process, or one cluster worker (`worker`: its id). */
 async function serve(config: Config, worker: number | undefined): Promise<void> {
-  const { buildApp } = await import('./app.js');
-  let app: App;
-  try {
-    app = await buildApp(config, { worker });
-    await app.start();
-  } catch (error) {
-    // One line, no stack: a taken port or an unreachable database is an operator's fix.
-    const reason = error instanceof Error ? error.message : String(error);
-    process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), ...(worker === undefined ? {} : { worker }), msg: `could not start: ${reason}` })}\n`);
-    process.exit(1);
-  }
-
-  let stopping = false;
+  let app: App | undefined;
+  let stopping: NodeJS.Signals | undefined;
+  const stop = (signal: NodeJS.Signals, server: App): void => {
+    server.logger.info({ signal }, 'shutting down');
+    server.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // Before the app is built: a worker can get the primary's SIGTERM while it starts (and
+  // it listens before start() resolves), which must drain it, not kill it.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       if (stopping) {
@@ -44,15 +45,23 @@ async function serve(config: Config, worker: number | undefined): Promise<void> 
         if (worker === undefined) process.exit(1);
         return;
       }
-      stopping = true;
-      app.logger.info({ signal }, 'shutting down');
-      app.stop().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          app.logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      stopping = signal;
+      if (app) stop(signal, app);
     });
+  }
+
+  const { buildApp } = await import('./app.js');
+  try {
+    app = await buildApp(config, { worker });
+    if (stopping) {
+      stop(stopping, app);
+      return;
+    }
+    await app.start();
+  } catch (error) {
+    // One line, no stack: a taken port or an unreachable database is an operator's fix.
+    const reason = error instanceof Error ? error.message : String(error);
+    process.stdout.write(`${JSON.stringify({ level: 60, time: Date.now(), ...(worker === undefined ? {} : { worker }), msg: `could not start: ${reason}` })}\n`);
+    process.exit(1);
   }
 }

@@ -75,7 +75,10 @@ export class Primary {
     this.slots.delete(worker);
     if (!slot) return;
     if (this.stopping) {
-      if (code !== 0) this.exitCode = 1;
+      // Killed by the drain's signal itself: it came before the worker had set its handler,
+      // so there was nothing to drain.
+      const drained = code === 0 || (code === null && (signal === 'SIGTERM' || signal === 'SIGINT'));
+      if (!drained) this.exitCode = 1;
       if (this.slots.size === 0) this.finish();
       return;
     }
