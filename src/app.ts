@@ -24,6 +24,7 @@ import { schema } from './graphql/schema/index.js';
 import { loadTrustedDocuments } from './graphql/trusted-documents.js';
 import { createGatewayYoga } from './graphql/yoga.js';
 import { createLogger } from './observability/logger.js';
+import { joinClusterMetrics } from './observability/cluster-metrics.js';
 import { Metrics } from './observability/metrics.js';
 import { startTracing } from './observability/tracing.js';
 import { CHAT_UI_PATH, createChatUi } from './server/chat-ui.js';
@@ -36,6 +37,11 @@ import { upstreamsFrom } from './upstream/from-config.js';
 export interface AppOptions {
   /** Where JSON log lines go; default stdout. Tests pass a stream to read them. */
   logDestination?: DestinationStream;
+  /**
+   * The cluster worker's id (WORKERS>1), put on every log line; /metrics then answers with
+   * every worker's metrics, through the primary.
+   */
+  worker?: number | undefined;
 }
 
 export interface App {
@@ -61,11 +67,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const { trustedDocumentsFile, trustedDocumentsOnly } = config.limits;
   // Read and checked against the schema once, here: HTTP and graphql-ws share this one copy.
   const trustedDocuments = trustedDocumentsFile === undefined ? undefined : loadTrustedDocuments(trustedDocumentsFile, trustedDocumentsOnly, schema);
-  const logger = createLogger(config.logLevel, options.logDestination);
+  const base = createLogger(config.logLevel, options.logDestination);
+  const logger = options.worker === undefined ? base : base.child({ worker: options.worker });
   if (trustedDocuments) logger.info({ file: trustedDocumentsFile, documents: trustedDocuments.size, only: trustedDocuments.only }, 'trusted documents loaded');
   const database = await openDatabase(config.databaseUrl);
   const keys = new KeyStore(database, config.keyCacheTtlMs);
   const metrics = new Metrics();
+  if (options.worker !== undefined) joinClusterMetrics(metrics);
   const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
   // Before serving: operations a crashed predecessor left running become `interrupted` rows.
   await ledger.recover();

@@ -68,6 +68,7 @@ describe('loadConfig', () => {
       upstreamStartsPerTurn: 16,
       compiledSubscriptions: true,
       shutdownGraceMs: 10_000,
+      workers: 1,
       metrics: true,
       otlpTracesEndpoint: undefined,
       databaseUrl: 'file:./data/gateway.db',

@@ -3,10 +3,10 @@
  *
  * An operation's `progress` only assigns in memory (it runs per streamed delta); the first
  * change after a flush also queues it, so each flush writes only the operations that
- * changed. A flush writes, in one transaction: final rows (replacing an `interrupted` row
- * of the same id, see below), the deletion of their checkpoints, the changed running
- * operations' checkpoints, and this process's heartbeat in `ledger_instances`. A row is
- * therefore never both final and checkpointed.
+ * changed. A flush writes, in one transaction: this process's heartbeat in
+ * `ledger_instances`, final rows (replacing an `interrupted` row of the same id, see
+ * below), the deletion of their checkpoints, and the changed running operations'
+ * checkpoints. A row is therefore never both final and checkpointed.
  *
  * Recovery turns the checkpoints of instances whose heartbeat is stale (a few of their own
  * flush intervals) into `interrupted` rows with the same id. Staleness, not "any other instance",
@@ -35,6 +35,11 @@ export class Running implements RunningOperation {
   queued = false;
   /** A checkpoint of it is in the database. */
   persisted = false;
+  /**
+   * A write carried its checkpoint: it may be in the database even when that write reported
+   * a failure (a COMMIT whose answer was lost), so the flush of its final row deletes it.
+   */
+  attempted = false;
   finished = false;
 
   constructor(
@@ -129,6 +134,10 @@ export async function writeFlush(
   write: { rows: UsageLedgerRow[]; dropCheckpoints: string[]; checkpoints: LedgerCheckpointRow[]; instanceId: string; heartbeat: boolean; aliveUntil: number },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    // The heartbeat first: a sweep (recoverCheckpoints) also starts on `ledger_instances`,
+    // so on PostgreSQL the two lock in the same order and wait for each other instead of
+    // deadlocking, and a sweep that waited sees this instance alive.
+    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.aliveUntil);
     if (write.rows.length > 0) {
       await trx
         .insertInto('usage_ledger')
@@ -167,7 +176,6 @@ export async function writeFlush(
         )
         .execute();
     }
-    if (write.heartbeat) await heartbeat(trx, write.instanceId, write.aliveUntil);
   });
 }
 
@@ -208,13 +216,17 @@ function interruptedRow(c: LedgerCheckpointRow): UsageLedgerRow {
 /**
  * Moves the checkpoints of dead instances (no row in `ledger_instances`, or one whose
  * `alive_until` is before `now`) into the
- * ledger as `interrupted` rows; returns how many. Two instances recovering at once insert
- * the same ids, so the second insert does nothing.
+ * ledger as `interrupted` rows; returns how many it inserted. Two instances recovering at
+ * once insert the same ids, so the second insert does nothing (and counts nothing).
  */
 export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: string, now: number): Promise<number> {
   let recovered = 0;
   for (;;) {
-    const moved = await db.transaction().execute(async (trx) => {
+    const { seen, inserted } = await db.transaction().execute(async (trx) => {
+      // A write first: on SQLite, a transaction that reads and then writes fails at once
+      // ("database is locked", no busy wait) when another process wrote in between, which
+      // several workers on one file do; one that starts with a write waits its turn.
+      await trx.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
       const stale = await trx
         .selectFrom('ledger_checkpoints')
         .selectAll()
@@ -224,18 +236,19 @@ export async function recoverCheckpoints(db: Kysely<DatabaseSchema>, selfId: str
         )
         .limit(CHUNK)
         .execute();
-      if (stale.length === 0) return 0;
-      await trx
+      if (stale.length === 0) return { seen: 0, inserted: 0 };
+      const result = await trx
         .insertInto('usage_ledger')
         .values(stale.map(interruptedRow))
         .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+        .executeTakeFirst();
       await trx.deleteFrom('ledger_checkpoints').where('id', 'in', stale.map((c) => c.id)).execute();
-      return stale.length;
+      // Only the rows this sweep inserted: another instance sweeping at the same moment
+      // counts (and logs) the rest.
+      return { seen: stale.length, inserted: Number(result.numInsertedOrUpdatedRows ?? 0n) };
     });
-    recovered += moved;
-    if (moved < CHUNK) break;
+    recovered += inserted;
+    if (seen < CHUNK) break;
   }
-  await db.deleteFrom('ledger_instances').where('alive_until', '<', now).execute();
   return recovered;
 }

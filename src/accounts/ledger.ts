@@ -176,7 +176,8 @@ export class Ledger {
       // Running operations' checkpoints go with the first batch; a later batch only carries
       // the deletion of the checkpoints its final rows replace.
       const taken = first ? this.checkpoints.take(now) : { running: [], rows: [] };
-      const dropCheckpoints = batch.flatMap((p) => (p.running?.persisted ? [p.running.id] : []));
+      for (const r of taken.running) r.attempted = true;
+      const dropCheckpoints = batch.flatMap((p) => (p.running?.attempted ? [p.running.id] : []));
       first = false;
       try {
         await writeFlush(this.database.db, {

@@ -4,6 +4,7 @@
  * list of what to fix. Each variable's type, range, default and documentation are declared
  * once, in `table.ts`; this module adds the rules that join several variables.
  */
+import { availableParallelism } from 'node:os';
 import {
   TABLE,
   parseVariable,
@@ -45,6 +46,8 @@ export interface Config extends TopLevelFields {
   fallback: Fallback;
   /** `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; unset = tracing off. */
   otlpTracesEndpoint: string | undefined;
+  /** From WORKERS (`auto` = `os.availableParallelism()`): processes serving the port; 1 = no cluster. */
+  workers: number;
 }
 
 export type Limits = SectionFields<'limits'>;
@@ -106,14 +109,42 @@ export function loadConfig(env: Env = process.env): Config {
   if (get('TRUSTED_DOCUMENTS_ONLY') && get('TRUSTED_DOCUMENTS_FILE') === undefined) {
     problems.push('TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE (the manifest of the documents allowed)');
   }
+  const workers = workerCount(get('WORKERS'));
+  if (workers > 1) problems.push(...clusterProblems(workers, env, get('DATABASE_URL')));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
-    ...(placed as Omit<Config, 'upstream' | 'fallback' | 'otlpTracesEndpoint'>),
+    ...(placed as Omit<Config, 'upstream' | 'fallback' | 'otlpTracesEndpoint' | 'workers'>),
+    workers,
     upstream,
     fallback: { models: get('FALLBACK_MODELS'), upstream: fallbackUpstream },
     otlpTracesEndpoint: get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? otlpBase(get('OTEL_EXPORTER_OTLP_ENDPOINT')),
   };
+}
+
+/** WORKERS as a number: `auto` is one per core (a bad value was reported already: 1). */
+function workerCount(value: string): number {
+  if (value.toLowerCase() === 'auto') return availableParallelism();
+  const count = Number(value);
+  return Number.isInteger(count) && count >= 1 ? count : 1;
+}
+
+/**
+ * What several workers need: limits shared through Redis (each worker keeps its own in
+ * memory otherwise, so N workers would admit N times a key's limits), and one database
+ * (an in-memory SQLite database would be one per worker: keys and ledger split).
+ */
+function clusterProblems(workers: number, env: Env, databaseUrl: string): string[] {
+  const problems: string[] = [];
+  if (present(env['REDIS_URL']) === undefined) {
+    problems.push(
+      `WORKERS=${workers} needs REDIS_URL: without Redis each worker keeps its own per-key limits (requests and tokens per minute, streams at once, budgets, the upstream concurrency cap), so ${workers} workers would admit ${workers} times each limit`,
+    );
+  }
+  if (databaseUrl === 'file::memory:') {
+    problems.push(`WORKERS=${workers} needs a database the workers share: with DATABASE_URL=file::memory: each worker would have keys and a ledger of its own`);
+  }
+  return problems;
 }
 
 /** The OTLP/HTTP convention: a base endpoint gets `/v1/traces` appended. */

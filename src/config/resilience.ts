@@ -49,6 +49,16 @@ export const RESILIENCE = [
     doc: 'After SIGTERM/SIGINT, how long running operations may finish before they are cut.',
   },
   {
+    env: 'WORKERS',
+    group: 'resilience',
+    type: 'string',
+    default: '1',
+    pattern: /^(auto|[1-9]\d{0,2})$/i,
+    expected: 'an integer from 1 to 999, or auto (one per core)',
+    shown: '`1`',
+    doc: 'Processes serving the one port, through Node\'s `cluster` (`auto`: one per core). With 1 the process is the server; with more, a primary starts that many workers, replaces one that dies, drains them all on SIGTERM/SIGINT (within `SHUTDOWN_GRACE_MS`) and sums their `/metrics`. More than 1 needs `REDIS_URL` (per-key limits must hold across workers) and a database file or server the workers share.',
+  },
+  {
     env: 'METRICS',
     group: 'resilience',
     field: 'metrics',

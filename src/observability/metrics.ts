@@ -88,6 +88,8 @@ export class Metrics {
     name: 'gateway_database_up',
     help: '1 while ledger rows can be written; 0 while the SQLite file is missing or replaced, or writes fail.',
     registers: [this.registry],
+    // Summed over cluster workers it would count them; 0 if any worker cannot write.
+    aggregator: 'min',
     collect: (): void => this.databaseUp.set(this.ledgerHealth().database === undefined ? 1 : 0),
   });
 
@@ -117,6 +119,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+
+  /**
+   * What `GET /metrics` answers: this registry, or in a cluster worker every worker's
+   * metrics, summed by the primary (set by observability/cluster-metrics.ts).
+   */
+  scrape: () => Promise<string> = () => this.registry.metrics();
 
   /** Read at each scrape; the ledger registers itself (tests build metrics without one). */
   private ledgerHealth: () => { database: string | undefined; pendingLedgerRows: number } = () => ({

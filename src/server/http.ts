@@ -103,7 +103,7 @@ export function createFrontDoor(options: FrontDoorOptions): (req: IncomingMessag
         sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
         return;
       }
-      metrics.registry.metrics().then(
+      metrics.scrape().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           res.end(text);

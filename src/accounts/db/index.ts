@@ -103,6 +103,10 @@ export async function openDatabase(url: string): Promise<Db> {
     // A pooled connection the server drops (restart, failover) must not crash the process:
     // pg discards it and the next query reconnects.
     pool.on('error', () => undefined);
+    // The same for a connection dropped while checked out (mid-transaction): pg also emits
+    // it on the client, which has no pool listener then, and an unheard 'error' would end
+    // the process. The query in progress fails by itself, and the pool discards the client.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
     await migrate(db, undefined);
     return { db, dialect, file: undefined, close: () => db.destroy() };
