@@ -76,6 +76,11 @@ describe('loadConfig', () => {
       reserveCompletionTokens: 1_024,
       unpricedModels: 'refuse',
       maxIdentifierChars: 256,
+      redisUrl: undefined,
+      redisFailureMode: 'open',
+      redisKeyPrefix: 'llmgw:',
+      redisLeaseMs: 30_000,
+      redisCommandTimeoutMs: 1_000,
     });
   });
 
