@@ -11,7 +11,6 @@ import { openDatabase } from './accounts/db/index.js';
 import { KeyStore } from './accounts/keys.js';
 import { Ledger } from './accounts/ledger.js';
 import { Pricing } from './accounts/pricing.js';
-import { Quotas } from './accounts/quotas.js';
 import { Admission } from './completion/admission.js';
 import { ConcurrencyLimiter } from './completion/limiter.js';
 import { StartPacer } from './completion/pacer.js';
@@ -27,6 +26,7 @@ import { contextFactory } from './server/context.js';
 import { createFrontDoor } from './server/http.js';
 import { Lifecycle } from './server/lifecycle.js';
 import { createWebSocketGateway } from './server/websocket.js';
+import { openSharedState } from './shared-state/index.js';
 import { upstreamsFrom } from './upstream/from-config.js';
 
 export interface AppOptions {
@@ -53,19 +53,22 @@ export interface App {
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = createLogger(config.logLevel, options.logDestination);
   const database = await openDatabase(config.databaseUrl);
-  const keys = new KeyStore(database, config.keyCacheTtlMs);
   const metrics = new Metrics();
   const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
+  // Limits, budgets and the upstream cap: in this process, or shared by all over REDIS_URL.
+  const shared = openSharedState(config, { logger, registry: metrics.registry, spentSince: (keyId, since) => ledger.spentSince(keyId, since) });
+  const keys = new KeyStore(database, config.keyCacheTtlMs, (keyId) => shared.keyChanged(keyId));
+  shared.onKeyChange(() => keys.invalidate());
+  const { quotas } = shared;
   // Before serving: operations a crashed predecessor left running become `interrupted` rows.
-  await ledger.recover();
-  const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
+  await Promise.all([ledger.recover(), shared.connected()]);
   const pricing = new Pricing(config.modelPrices);
   const upstreams = upstreamsFrom(config);
   const routing = new Routing(upstreams, config.fallback.models);
   const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(config.upstreamMaxConcurrency, config.upstreamQueueLimit, config.upstreamQueueTimeoutMs);
-  const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics);
+  const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics, shared.slots);
   const completions = new Completions(
     routing,
     {
@@ -166,6 +169,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         await Promise.all(upstreams.all.map((p) => p.close?.() ?? Promise.resolve()));
         // Every operation has finished (or was cut) and recorded its row: write them all.
         await ledger.close();
+        await shared.close();
         await database.close();
         await tracing?.shutdown();
         logger.info('stopped');

@@ -1,0 +1,62 @@
+/**
+ * Leases this instance holds in Redis (stream slots, budget reservations, upstream slots):
+ * each expires REDIS_LEASE_MS after it was last renewed, so what a crashed instance held is
+ * freed by itself; while the operation runs, this renews all of them every third of that,
+ * in one pipelined round trip. A renewal that fails (Redis unreachable) is simply retried
+ * at the next tick; a lease that lapsed meanwhile stays freed.
+ */
+import type { SharedRedis } from './redis.js';
+
+interface Held {
+  /** Sorted sets where the lease is a member scored by its expiry. */
+  sets: string[];
+  /** Hashes that must live as long (amounts of the same members). */
+  hashes: string[];
+}
+
+export class Leases {
+  private readonly held = new Map<string, Held>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: SharedRedis,
+    readonly leaseMs: number,
+    /** The time the scripts use; undefined = Redis's own clock. */
+    private readonly clock: (() => number) | undefined,
+  ) {}
+
+  hold(id: string, sets: string[], hashes: string[] = []): void {
+    this.held.set(id, { sets, hashes });
+    this.timer ??= setInterval(() => this.renew(), Math.max(10, Math.floor(this.leaseMs / 3))).unref();
+  }
+
+  release(id: string): void {
+    this.held.delete(id);
+    if (this.held.size === 0) this.stop();
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private renew(): void {
+    if (!this.redis.available || this.held.size === 0) return;
+    const now = this.clock ? String(this.clock()) : '';
+    const pipeline = this.redis.client.pipeline();
+    for (const [id, { sets, hashes }] of this.held) {
+      pipeline.gatewayLeaseRenew(sets.length + hashes.length, ...sets, ...hashes, now, this.leaseMs, id, sets.length);
+    }
+    pipeline.exec().then(
+      (results) => {
+        const failure = results?.find(([error]) => error !== null)?.[0];
+        if (failure) this.redis.failed(failure);
+      },
+      (error: unknown) => this.redis.failed(error),
+    );
+  }
+}
