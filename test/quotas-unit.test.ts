@@ -299,8 +299,9 @@ describe.each(IMPLEMENTATIONS.filter((i) => i.name === 'in memory' || !redisSkip
   });
 });
 
-if (redisSkip) {
+const skipRedis = redisSkip;
+if (skipRedis !== undefined) {
   describe('Quotas in Redis', () => {
-    it.skip(redisSkip, () => undefined);
+    it.skip(skipRedis, () => undefined);
   });
 }

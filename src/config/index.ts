@@ -18,6 +18,7 @@ import {
 } from './table.js';
 
 export { DEFAULT_DATABASE_URL } from './keys.js';
+export { DEFAULT_REDIS_KEY_PREFIX } from './shared-state.js';
 
 export type Upstream =
   | {

@@ -1,6 +1,9 @@
 /** The README's table under "Many instances: shared limits over Redis". */
 import type { Variable } from './variable.js';
 
+/** Shared with the keys CLI, which announces key changes without loading the whole configuration. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'llmgw:';
+
 export const SHARED_STATE = [
   {
     env: 'REDIS_URL',
@@ -29,7 +32,7 @@ export const SHARED_STATE = [
     group: 'shared-state',
     field: 'redisKeyPrefix',
     type: 'string',
-    default: 'llmgw:',
+    default: DEFAULT_REDIS_KEY_PREFIX,
     pattern: /^[\x21-\x7e]{1,64}$/,
     expected: '1 to 64 printable ASCII characters without spaces',
     doc: 'Prefix of every Redis key and channel the gateway uses, so several gateways (or tests) can share one Redis.',
