@@ -31,27 +31,27 @@ import { graphql, startGateway, useGatewayWithFake, type GraphQLErrorShape, type
 const CONTENT = 'Write a limerick about rate limits and token buckets.';
 const MESSAGES = [{ role: 'USER' as const, content: CONTENT }];
 /** The prompt's tokens by OpenAI's chat accounting, counted independently of the gateway. */
-const PROMPT_TOKENS = encodeChat([{ role: 'user', content: CONTENT }]).length;
+export const PROMPT_TOKENS = encodeChat([{ role: 'user', content: CONTENT }]).length;
 
-function input(extra: Partial<CompletionInput> = {}): CompletionInput {
+export function input(extra: Partial<CompletionInput> = {}): CompletionInput {
   return { messages: MESSAGES, ...extra };
 }
 
-function bearer(key: string): { headers: Record<string, string> } {
+export function bearer(key: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${key}` } };
 }
 
-async function createKey(gw: TestGateway, limits: Partial<KeyLimits>): Promise<{ key: string; id: string }> {
+export async function createKey(gw: TestGateway, limits: Partial<KeyLimits>): Promise<{ key: string; id: string }> {
   const { key, apiKey } = await gw.app.keys.create({ name: `test-${Math.random().toString(36).slice(2, 8)}`, limits });
   return { key, id: apiKey.id };
 }
 
 /** Completion requests the fake received (its `/v1/models` traffic aside). */
-function generations(fake: FakeUpstream): number {
+export function generations(fake: FakeUpstream): number {
   return fake.requests.filter((r) => r.method === 'POST').length;
 }
 
-async function me(gw: TestGateway, key: string): Promise<NonNullable<MeQuery['me']>> {
+export async function me(gw: TestGateway, key: string): Promise<NonNullable<MeQuery['me']>> {
   const result = await graphql(gw.httpUrl, MeDocument, {}, bearer(key));
   expect(result.errors).toBeUndefined();
   if (!result.data?.me) throw new Error('me is null for a keyed request');
@@ -59,7 +59,7 @@ async function me(gw: TestGateway, key: string): Promise<NonNullable<MeQuery['me
 }
 
 /** Polls an async predicate until it holds. */
-async function until(predicate: () => Promise<boolean>, message: string, timeoutMs = 3000): Promise<void> {
+export async function until(predicate: () => Promise<boolean>, message: string, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out: ${message}`);
@@ -68,7 +68,7 @@ async function until(predicate: () => Promise<boolean>, message: string, timeout
 }
 
 /** A graphql-ws client authenticated as `key`, connected at once. */
-function keyedWs(url: string, key: string): Client {
+export function keyedWs(url: string, key: string): Client {
   return createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${key}` } });
 }
 
@@ -78,7 +78,7 @@ function keyedWs(url: string, key: string): Client {
  * check and reservation would let them all pass) and runs each to its end: the final
  * text, or the first error's extensions.
  */
-async function wsBurst(client: Client, count: number, extra: Partial<CompletionInput> = {}): Promise<({ text: string } | { error: Record<string, unknown> | undefined })[]> {
+export async function wsBurst(client: Client, count: number, extra: Partial<CompletionInput> = {}): Promise<({ text: string } | { error: Record<string, unknown> | undefined })[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       let text = '';
@@ -96,20 +96,20 @@ async function wsBurst(client: Client, count: number, extra: Partial<CompletionI
 }
 
 /** A promise the fake holds requests on (`holdUntil`), and the function that lets them go. */
-function holdOpen(): { hold: Promise<void>; release: () => void } {
+export function holdOpen(): { hold: Promise<void>; release: () => void } {
   let release: () => void = () => undefined;
   const hold = new Promise<void>((resolve) => (release = resolve));
   return { hold, release };
 }
 
-function onlyError(result: HttpResult<unknown>): GraphQLErrorShape {
+export function onlyError(result: HttpResult<unknown>): GraphQLErrorShape {
   expect(result.errors, JSON.stringify(result)).toHaveLength(1);
   const [error] = result.errors ?? [];
   if (!error) throw new Error('no error');
   return error;
 }
 
-function expectRateLimited(result: HttpResult<unknown>, limit: string): GraphQLErrorShape {
+export function expectRateLimited(result: HttpResult<unknown>, limit: string): GraphQLErrorShape {
   const error = onlyError(result);
   expect(error.extensions?.code).toBe('RATE_LIMITED');
   expect(error.extensions?.limit).toBe(limit);
