@@ -5,7 +5,33 @@
  * in one pipelined round trip. A renewal that fails (Redis unreachable) is simply retried
  * at the next tick; a lease that lapsed meanwhile stays freed.
  */
+import type { Result } from 'ioredis';
 import type { SharedRedis } from './redis.js';
+
+/**
+ * KEYS: the sorted sets holding the lease, then hashes that live as long (none or more).
+ * ARGV: now ('' = Redis's clock), leaseMs, id, how many of KEYS are sorted sets. Extends a
+ * running operation's lease; one that has already lapsed (and was freed) is not brought back.
+ */
+const RENEW = `
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local lease, id, sets = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+for i = 1, #KEYS do
+  if i <= sets then redis.call('ZADD', KEYS[i], 'XX', now + lease, id) end
+  redis.call('PEXPIRE', KEYS[i], lease)
+end
+return 1
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    gatewayLeaseRenew(numberOfKeys: number, ...args: (string | number)[]): Result<number, Context>;
+  }
+}
 
 interface Held {
   /** Sorted sets where the lease is a member scored by its expiry. */
@@ -23,7 +49,10 @@ export class Leases {
     readonly leaseMs: number,
     /** The time the scripts use; undefined = Redis's own clock. */
     private readonly clock: (() => number) | undefined,
-  ) {}
+  ) {
+    // The number of keys varies: it is the first argument.
+    redis.client.defineCommand('gatewayLeaseRenew', { lua: RENEW });
+  }
 
   hold(id: string, sets: string[], hashes: string[] = []): void {
     this.held.set(id, { sets, hashes });

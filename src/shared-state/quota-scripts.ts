@@ -163,20 +163,6 @@ local streams = redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now), '+inf')
 return { 'ok', requests, fmt(tokens), streams, daySpent, monthSpent }
 `;
 
-/**
- * KEYS: the sorted sets holding the lease, then hashes that live as long (none or more).
- * ARGV: now, leaseMs, id, how many of KEYS are sorted sets. Extends a running operation's
- * lease; one that has already lapsed (and was freed) is not brought back.
- */
-const RENEW = `${PRELUDE}
-local now, lease, id, sets = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-for i = 1, #KEYS do
-  if i <= sets then redis.call('ZADD', KEYS[i], 'XX', now + lease, id) end
-  redis.call('PEXPIRE', KEYS[i], lease)
-end
-return 1
-`;
-
 export interface Period {
   day: string;
   month: string;
@@ -226,7 +212,6 @@ declare module 'ioredis' {
     gatewayQuotaAdmit(...args: Arg[]): Result<[string, (number | string)?], Context>;
     gatewayQuotaSettle(...args: Arg[]): Result<number, Context>;
     gatewayQuotaUsage(...args: Arg[]): Result<[string, number?, string?, number?, string?, string?], Context>;
-    gatewayLeaseRenew(numberOfKeys: number, ...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -235,6 +220,4 @@ export function defineQuotaScripts(client: Redis): void {
   client.defineCommand('gatewayQuotaAdmit', { numberOfKeys: 8, lua: ADMIT });
   client.defineCommand('gatewayQuotaSettle', { numberOfKeys: 7, lua: SETTLE });
   client.defineCommand('gatewayQuotaUsage', { numberOfKeys: 6, lua: USAGE });
-  // The number of keys varies: it is the first argument.
-  client.defineCommand('gatewayLeaseRenew', { lua: RENEW });
 }

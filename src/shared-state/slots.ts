@@ -82,6 +82,10 @@ export class SharedSlots {
     if (signal.aborted) throw signal.reason;
     if (this.waiting.length === 0) {
       const release = await this.take();
+      if (signal.aborted) {
+        release?.(); // the caller left while Redis answered
+        throw signal.reason;
+      }
       if (release) return release;
     }
     return new Promise((resolve, reject) => {
