@@ -172,4 +172,17 @@ describe.skipIf(redisSkip !== undefined)('REDIS_FAILURE_MODE=closed', () => {
     expect((await me(witness, key)).requestsLastMinute).toBe(2);
     expect(await ledgerRows(id, [gw])).toBe(2);
   });
+
+  it('refuses the upstream slot too (the cap it cannot count), for a gateway that needs no key', async () => {
+    // A database of its own with no key in it: the gateway runs open, so only the slot is asked.
+    const { gw, proxy } = await behindProxy({ REDIS_FAILURE_MODE: 'closed', DATABASE_URL: 'file::memory:' });
+    const open = (): ReturnType<typeof graphql<unknown, unknown>> => graphql(gw.httpUrl, CompleteDocument, { input: input({ maxTokens: 5 }) });
+    expect((await open()).errors).toBeUndefined();
+    await proxy.cut();
+    expect(onlyError(await open()).extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    await proxy.restore();
+    await until(async () => (await redisUp(gw)) === 1, 'gateway_redis_up back to 1', 10_000);
+    expect((await open()).errors).toBeUndefined();
+    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+  });
 });
