@@ -14,7 +14,8 @@ import { Leases } from '../src/shared-state/leases.js';
 import { RedisQuotas } from '../src/shared-state/redis-quotas.js';
 import type { SharedRedis } from '../src/shared-state/redis.js';
 import { SharedSlots } from '../src/shared-state/slots.js';
-import { redisSkip, sharedRedis, testPrefix } from './redis.js';
+import { REDIS_URL_TEST, redisSkip, sharedRedis, testPrefix } from './redis.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 const NOON = Date.parse('2026-03-15T12:00:00.000Z');
 const LEASE = 300;
@@ -32,9 +33,9 @@ beforeEach(() => {
 });
 afterEach(() => vi.useRealTimers());
 
-/** Another instance: its own connection to the shared state. */
-async function instance(spentSince: SpentSince = () => Promise.resolve(0)): Promise<RedisQuotas> {
-  const redis = await sharedRedis(prefix);
+/** Another instance: its own connection to the shared state (through `url`, a proxy, if given). */
+async function instance(spentSince: SpentSince = () => Promise.resolve(0), url?: string): Promise<RedisQuotas> {
+  const redis = await sharedRedis(prefix, { url });
   connections.push(redis);
   return new RedisQuotas(redis, spentSince, { leaseMs: LEASE, clock });
 }
@@ -85,6 +86,21 @@ describe.skipIf(redisSkip !== undefined)('leases', () => {
     running.settle({ tokens: 5, costUsd: null });
     await realSleep(50);
     await other.admit(k, estimate({ stream: true }));
+  });
+
+  it('takes a running stream’s lease again when Redis is back after an outage longer than the lease: the count says what runs', async () => {
+    const proxy = await startTcpProxy(REDIS_URL_TEST);
+    const [holder, other] = [await instance(undefined, proxy.url), await instance()];
+    const k = key({ maxStreams: 1 });
+    await holder.admit(k, estimate({ stream: true }));
+    await proxy.cut();
+    vi.setSystemTime(NOON + LEASE); // lapsed: nobody could renew it
+    const second = await other.admit(k, estimate({ stream: true }));
+    await proxy.restore();
+    // Both streams run: once the holder renews, both are counted, and a third has no room.
+    await vi.waitFor(async () => expect((await other.usage(k)).openStreams).toBe(2), { timeout: 10_000, interval: 50 });
+    expect(await refusal(other.admit(k, estimate({ stream: true })))).toMatchObject({ limit: 'streams' });
+    second.settle({ tokens: 1, costUsd: null });
   });
 
   it('frees a dead instance’s budget reservation once its lease lapses', async () => {

@@ -78,6 +78,7 @@ export function openSharedState(config: SharedConfig, deps: SharedStateDeps): Sh
   const channel = keyChannel(config.redisKeyPrefix);
   redis.subscribe(channel, changed).catch(() => undefined);
   redis.onRecovered(changed);
+  redis.onResubscribed(changed);
   return {
     quotas: new FailoverQuotas(shared, redis, deps.spentSince, failureMode),
     slots,

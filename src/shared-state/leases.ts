@@ -2,8 +2,9 @@
  * Leases this instance holds in Redis (stream slots, budget reservations, upstream slots):
  * each expires REDIS_LEASE_MS after it was last renewed, so what a crashed instance held is
  * freed by itself; while the operation runs, this renews all of them every third of that,
- * in one pipelined round trip. A renewal that fails (Redis unreachable) is simply retried
- * at the next tick; a lease that lapsed meanwhile stays freed.
+ * in one pipelined round trip. A renewal that fails (Redis unreachable) is retried at the
+ * next tick; one that lapsed meanwhile (an outage longer than the lease) is taken again,
+ * so that the shared counts say what really runs, even if that is over a limit for a while.
  */
 import type { Result } from 'ioredis';
 import type { SharedRedis } from './redis.js';
@@ -11,7 +12,7 @@ import type { SharedRedis } from './redis.js';
 /**
  * KEYS: the sorted sets holding the lease, then hashes that live as long (none or more).
  * ARGV: now ('' = Redis's clock), leaseMs, id, how many of KEYS are sorted sets. Extends a
- * running operation's lease; one that has already lapsed (and was freed) is not brought back.
+ * running operation's lease, or takes it again if it lapsed.
  */
 const RENEW = `
 local now = tonumber(ARGV[1])
@@ -21,7 +22,7 @@ if not now then
 end
 local lease, id, sets = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 for i = 1, #KEYS do
-  if i <= sets then redis.call('ZADD', KEYS[i], 'XX', now + lease, id) end
+  if i <= sets then redis.call('ZADD', KEYS[i], now + lease, id) end
   redis.call('PEXPIRE', KEYS[i], lease)
 end
 return 1

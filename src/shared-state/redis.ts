@@ -33,6 +33,8 @@ export class SharedRedis {
   private readonly channels = new Map<string, (message: string) => void>();
   private readonly recovered: (() => void)[] = [];
   private readonly subscriptions: Promise<unknown>[] = [];
+  private readonly resubscribed: (() => void)[] = [];
+  private subscribedOnce = false;
   private up = false;
   /** Set from the first outage's log line until Redis is back: one line per outage. */
   private outage = false;
@@ -53,6 +55,11 @@ export class SharedRedis {
     this.subscriber = new Redis(options.url, { ...common, maxRetriesPerRequest: null });
     this.subscriber.on('message', (channel: string, message: string) => this.channels.get(channel)?.(message));
     this.subscriber.on('error', () => undefined); // the command client reports outages
+    // Messages sent while it was reconnecting are lost: those listening are told to catch up.
+    this.subscriber.on('ready', () => {
+      if (this.subscribedOnce) for (const listener of this.resubscribed) listener();
+      this.subscribedOnce = true;
+    });
 
     this.client.on('ready', () => this.becameReady());
     this.client.on('close', () => this.lost());
@@ -102,6 +109,11 @@ export class SharedRedis {
       this.lost(error);
       this.client.disconnect(true);
     }
+  }
+
+  /** Runs `listener` each time the subscriber connection is back after it was lost (messages may have been missed). */
+  onResubscribed(listener: () => void): void {
+    this.resubscribed.push(listener);
   }
 
   key(...parts: string[]): string {
