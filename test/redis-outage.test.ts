@@ -10,7 +10,8 @@ import { sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually, graphql, startGateway, type TestGateway } from './helpers.js';
 import { bearer, createKey, expectRateLimited, input, me, onlyError, PROMPT_TOKENS, until } from './quota-cases.js';
-import { REDIS_URL_TEST, redisSkip, testPrefix } from './redis.js';
+import { keysUnder, REDIS_URL_TEST, redisSkip, testPrefix } from './redis.js';
+import { Redis } from 'ioredis';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 // $1 per token, so costs are whole dollars.
@@ -124,6 +125,22 @@ describe.skipIf(redisSkip !== undefined)('REDIS_FAILURE_MODE=open', () => {
     await proxy.restore();
     await until(async () => (await me(witness, key)).spentTodayUsd === 2 * COST, 'the outage spend added to the shared spend', 10_000);
     expect(onlyError(await complete(witness, key)).extensions).toMatchObject({ code: 'QUOTA_EXCEEDED', spentUsd: 2 * COST });
+  });
+
+  it('seeds spend from the ledger again when Redis comes back without its data (restarted without persistence)', async () => {
+    const { key, id } = await createKey(witness, { dailyBudgetUsd: 2.5 * COST });
+    fake.script({ usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: 5 } });
+    expect((await complete(witness, key)).errors).toBeUndefined();
+    expect((await complete(witness, key)).errors).toBeUndefined();
+    await witness.app.ledger.flush();
+    // What a restart without persistence leaves of this key: nothing.
+    const lost = (await keysUnder(env['REDIS_KEY_PREFIX'] ?? '')).filter((name) => name.includes(id));
+    expect(lost.length).toBeGreaterThan(0);
+    const client = new Redis(REDIS_URL_TEST);
+    await client.del(...lost);
+    client.disconnect();
+    expect(onlyError(await complete(witness, key)).extensions).toMatchObject({ code: 'QUOTA_EXCEEDED', spentUsd: 2 * COST });
+    expect((await me(witness, key)).spentTodayUsd).toBe(2 * COST);
   });
 
   it('starts while Redis is unreachable, serves on its own limits, and shares them once Redis answers', async () => {
