@@ -11,9 +11,8 @@ import { openDatabase } from './accounts/db/index.js';
 import { KeyStore } from './accounts/keys.js';
 import { Ledger } from './accounts/ledger.js';
 import { Pricing } from './accounts/pricing.js';
-import { Quotas } from './accounts/quotas.js';
 import { Admission } from './completion/admission.js';
-import { responseCacheFrom, type SharedRedis } from './completion/cache-from-config.js';
+import { responseCacheFrom } from './completion/cache-from-config.js';
 import { ConcurrencyLimiter } from './completion/limiter.js';
 import { StartPacer } from './completion/pacer.js';
 import { Routing } from './completion/routing.js';
@@ -32,6 +31,7 @@ import { contextFactory } from './server/context.js';
 import { createFrontDoor } from './server/http.js';
 import { Lifecycle } from './server/lifecycle.js';
 import { createWebSocketGateway } from './server/websocket.js';
+import { openSharedState } from './shared-state/index.js';
 import { upstreamsFrom } from './upstream/from-config.js';
 
 export interface AppOptions {
@@ -71,21 +71,23 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const logger = options.worker === undefined ? base : base.child({ worker: options.worker });
   if (trustedDocuments) logger.info({ file: trustedDocumentsFile, documents: trustedDocuments.size, only: trustedDocuments.only }, 'trusted documents loaded');
   const database = await openDatabase(config.databaseUrl);
-  const keys = new KeyStore(database, config.keyCacheTtlMs);
   const metrics = new Metrics();
   if (options.worker !== undefined) joinClusterMetrics(metrics);
   const ledger = new Ledger(database, logger, { flushIntervalMs: config.ledgerFlushMs, maxPendingRows: config.ledgerMaxPendingRows, metrics });
+  // Limits, budgets and the upstream cap: in this process, or shared by all over REDIS_URL.
+  const shared = openSharedState(config, { logger, registry: metrics.registry, spentSince: (keyId, since) => ledger.spentSince(keyId, since) });
+  const keys = new KeyStore(database, config.keyCacheTtlMs, (keyId) => shared.keyChanged(keyId));
+  shared.onKeyChange(() => keys.invalidate());
+  const { quotas } = shared;
   // Before serving: operations a crashed predecessor left running become `interrupted` rows.
-  await ledger.recover();
-  const quotas = new Quotas((keyId, since) => ledger.spentSince(keyId, since));
+  await Promise.all([ledger.recover(), shared.connected()]);
   const pricing = new Pricing(config.modelPrices);
   const upstreams = upstreamsFrom(config);
   const routing = new Routing(upstreams, config.fallback.models);
   const tracing = config.otlpTracesEndpoint ? startTracing(config.otlpTracesEndpoint) : undefined;
   const lifecycle = new Lifecycle();
   const limiter = new ConcurrencyLimiter(config.upstreamMaxConcurrency, config.upstreamQueueLimit, config.upstreamQueueTimeoutMs);
-  const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics);
-  const sharedRedis: SharedRedis | undefined = undefined; // MERGE(issue #16, REDIS_URL): the app's ioredis client and REDIS_KEY_PREFIX, e.g. `redis ? { client: redis, prefix: config.redisKeyPrefix } : undefined`.
+  const admission = new Admission(limiter, new StartPacer(config.upstreamStartsPerTurn), metrics, shared.slots);
   const completions = new Completions(
     routing,
     {
@@ -101,7 +103,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     },
     lifecycle,
     config,
-    responseCacheFrom(config, metrics, logger, sharedRedis),
+    responseCacheFrom(config, metrics, logger, shared.redis),
   );
   const auth = new Authenticator(keys, config.requireAuth);
   const input = { defaultModel: config.defaultModel, maxIdentifierChars: config.maxIdentifierChars };
@@ -189,6 +191,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         await Promise.all(upstreams.all.map((p) => p.close?.() ?? Promise.resolve()));
         // Every operation has finished (or was cut) and recorded its row: write them all.
         await ledger.close();
+        await shared.close();
         await database.close();
         await tracing?.shutdown();
         logger.info('stopped');

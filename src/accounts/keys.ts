@@ -1,8 +1,9 @@
 /**
  * Gateway API keys: random, prefixed `gk_`, stored only as SHA-256 hashes (a key has 256
  * bits of entropy, so a fast hash is enough and lookups stay cheap). Lookups are cached
- * briefly: revocation by another process (the CLI) takes effect within KEY_CACHE_TTL_MS,
- * revocation through this process at once.
+ * briefly: revocation by another process (the CLI, another instance) takes effect within
+ * KEY_CACHE_TTL_MS, revocation through this process at once — and, with REDIS_URL, every
+ * change is announced (`changed`) so that every instance drops its cache at once.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Db } from './db/index.js';
@@ -73,11 +74,18 @@ export class KeyStore {
    * replaced by an empty one while running (and reopened) must not open the gateway either.
    */
   private seen = 0;
+  /**
+   * Counts invalidations: a lookup that started before one is not cached, since it may
+   * have read the key as it was before the change.
+   */
+  private generation = 0;
 
   constructor(
     private readonly database: Db,
     /** How long a lookup is trusted before the database is asked again. */
     private readonly cacheTtlMs = 2000,
+    /** Told after a key was created, revoked or given new limits (and awaited). */
+    private readonly changed: (keyId: string) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /** Creates a key; the plaintext is returned here and nowhere else, ever. */
@@ -97,6 +105,7 @@ export class KeyStore {
     await this.database.db.insertInto('api_keys').values(row).execute();
     this.seen = Math.max(this.seen, 1);
     this.invalidate();
+    await this.changed(row.id);
     return { key, apiKey: toApiKey(row) };
   }
 
@@ -127,7 +136,9 @@ export class KeyStore {
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     this.invalidate();
-    return result.numUpdatedRows > 0n ? this.get(id) : null;
+    if (result.numUpdatedRows === 0n) return null;
+    await this.changed(id);
+    return this.get(id);
   }
 
   async setLimits(id: string, limits: Partial<KeyLimits>): Promise<ApiKey | null> {
@@ -136,6 +147,7 @@ export class KeyStore {
       await this.database.db.updateTable('api_keys').set(columns).where('id', '=', id).execute();
     }
     this.invalidate();
+    await this.changed(id);
     return this.get(id);
   }
 
@@ -145,6 +157,7 @@ export class KeyStore {
     const hash = hashKey(key);
     const cached = this.byHash.get(hash);
     if (cached && cached.until > Date.now()) return cached.key;
+    const generation = this.generation;
     const row = await this.database.db
       .selectFrom('api_keys')
       .selectAll()
@@ -154,7 +167,7 @@ export class KeyStore {
     const found = row ? toApiKey(row) : null;
     if (found) this.seen = Math.max(this.seen, 1);
     if (this.byHash.size > 10_000) this.byHash.clear();
-    this.byHash.set(hash, { key: found, until: Date.now() + this.cacheTtlMs });
+    if (generation === this.generation) this.byHash.set(hash, { key: found, until: Date.now() + this.cacheTtlMs });
     return found;
   }
 
@@ -175,6 +188,7 @@ export class KeyStore {
   }
 
   invalidate(): void {
+    this.generation++;
     this.byHash.clear();
     this.activeCount = undefined;
   }

@@ -6,6 +6,7 @@ import type { ApiKey } from '../accounts/keys.js';
 import type { Pricing } from '../accounts/pricing.js';
 import type { Config } from '../config/index.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { SharedSlots } from '../shared-state/slots.js';
 import type { ConcurrencyLimiter } from './limiter.js';
 import type { StartPacer } from './pacer.js';
 
@@ -20,12 +21,17 @@ export function billable(model: string, key: ApiKey | null, pricing: Pricing, un
   return unpricedModels === 'allow' || pricing.price(model) !== null;
 }
 
-/** The upstream slots: UPSTREAM_MAX_CONCURRENCY at once, their starts paced per event-loop turn. */
+/**
+ * The upstream slots: UPSTREAM_MAX_CONCURRENCY at once, their starts paced per event-loop
+ * turn. With REDIS_URL the cap holds across every instance: a local slot first (the local
+ * wait list, bounded as ever), then a shared one.
+ */
 export class Admission {
   constructor(
     private readonly limiter: ConcurrencyLimiter,
     private readonly pacer: StartPacer,
     private readonly metrics: Metrics,
+    private readonly shared?: SharedSlots,
   ) {}
 
   /**
@@ -35,11 +41,26 @@ export class Admission {
   async admit(signal: AbortSignal): Promise<() => void> {
     const paced = this.pacer.turn();
     if (paced) await paced;
-    this.metrics.queued.set(this.limiter.queued + 1);
+    this.metrics.queued.set(this.queued + 1);
     try {
-      return await this.limiter.acquire(signal);
+      const release = await this.limiter.acquire(signal);
+      if (!this.shared) return release;
+      try {
+        const releaseShared = await this.shared.acquire(signal);
+        return () => {
+          releaseShared();
+          release();
+        };
+      } catch (error) {
+        release();
+        throw error;
+      }
     } finally {
-      this.metrics.queued.set(this.limiter.queued);
+      this.metrics.queued.set(this.queued);
     }
+  }
+
+  private get queued(): number {
+    return this.limiter.queued + (this.shared?.queued ?? 0);
   }
 }

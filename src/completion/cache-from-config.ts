@@ -1,17 +1,14 @@
 /** The response cache the configuration asks for: in Redis when the app has a client for it, else in this process's memory. */
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { SharedRedis as SharedStateRedis } from '../shared-state/redis.js';
 import { MemoryCacheStore, type CacheStore } from './cache-store.js';
 import { RedisCacheStore } from './cache-store-redis.js';
 import { ResponseCache } from './response-cache.js';
 
 /** The app's Redis (REDIS_URL) and the prefix of every key it writes there (REDIS_KEY_PREFIX). */
-export interface SharedRedis {
-  client: Redis;
-  prefix: string;
-}
+type SharedRedis = Pick<SharedStateRedis, 'client' | 'prefix'>;
 
 export function responseCacheFrom(config: Config, metrics: Metrics, logger: Logger, redis?: SharedRedis): ResponseCache {
   const store: CacheStore = redis

@@ -89,9 +89,14 @@ export class ConcurrencyLimiter {
   }
 
   private busy(): GraphQLError {
-    return gatewayError(ErrorCode.RATE_LIMITED, 'The gateway is at capacity; retry shortly', {
-      retryAfterMs: 1000,
-      reason: 'GATEWAY_CAPACITY',
-    });
+    return atCapacity();
   }
+}
+
+/** The refusal when no upstream slot is free in time (here, or across instances: shared-state/slots.ts). */
+export function atCapacity(): GraphQLError {
+  return gatewayError(ErrorCode.RATE_LIMITED, 'The gateway is at capacity; retry shortly', {
+    retryAfterMs: 1000,
+    reason: 'GATEWAY_CAPACITY',
+  });
 }

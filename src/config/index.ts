@@ -19,6 +19,7 @@ import {
 } from './table.js';
 
 export { DEFAULT_DATABASE_URL } from './keys.js';
+export { DEFAULT_REDIS_KEY_PREFIX } from './shared-state.js';
 
 export type Upstream =
   | {
@@ -110,7 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('TRUSTED_DOCUMENTS_ONLY needs TRUSTED_DOCUMENTS_FILE (the manifest of the documents allowed)');
   }
   const workers = workerCount(get('WORKERS'));
-  if (workers > 1) problems.push(...clusterProblems(workers, env, get('DATABASE_URL')));
+  if (workers > 1) problems.push(...clusterProblems(workers, get('REDIS_URL'), get('DATABASE_URL')));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -134,9 +135,9 @@ function workerCount(value: string): number {
  * memory otherwise, so N workers would admit N times a key's limits), and one database
  * (an in-memory SQLite database would be one per worker: keys and ledger split).
  */
-function clusterProblems(workers: number, env: Env, databaseUrl: string): string[] {
+function clusterProblems(workers: number, redisUrl: string | undefined, databaseUrl: string): string[] {
   const problems: string[] = [];
-  if (present(env['REDIS_URL']) === undefined) {
+  if (redisUrl === undefined) {
     problems.push(
       `WORKERS=${workers} needs REDIS_URL: without Redis each worker keeps its own per-key limits (requests and tokens per minute, streams at once, budgets, the upstream concurrency cap), so ${workers} workers would admit ${workers} times each limit`,
     );

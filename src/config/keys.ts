@@ -33,7 +33,7 @@ export const KEYS = [
     min: 0,
     max: 600_000,
     default: 2_000,
-    doc: 'How long a key lookup is trusted (revocation by the CLI takes effect within it; through the graph, at once).',
+    doc: 'How long a key lookup is trusted (revocation by the CLI or another instance takes effect within it; through the graph, or anywhere with `REDIS_URL`, at once).',
   },
   {
     env: 'LEDGER_FLUSH_MS',

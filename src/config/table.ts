@@ -14,11 +14,12 @@ import { GENERAL } from './general.js';
 import { KEYS } from './keys.js';
 import { LIMITS } from './limits.js';
 import { RESILIENCE } from './resilience.js';
+import { SHARED_STATE } from './shared-state.js';
 import type { DefaultContext, Derived, Variable } from './variable.js';
 
 export { GROUPS, type DefaultContext, type Group, type Variable } from './variable.js';
 
-export const TABLE = [...GENERAL, ...LIMITS, ...RESILIENCE, ...ADVANCED, ...KEYS, ...CACHE] as const;
+export const TABLE = [...GENERAL, ...LIMITS, ...RESILIENCE, ...ADVANCED, ...KEYS, ...SHARED_STATE, ...CACHE] as const;
 export type TableEntry = (typeof TABLE)[number];
 export type VariableName = TableEntry['env'];
 

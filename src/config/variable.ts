@@ -1,12 +1,12 @@
 /**
  * What an entry of the configuration table is made of: the README table it belongs to, the
  * context a derived default may depend on, and the shape of one variable. The group files
- * (`general.ts`, `limits.ts`, `resilience.ts`, `advanced.ts`, `keys.ts`, `cache.ts`) declare their
+ * (`general.ts`, `limits.ts`, `resilience.ts`, `advanced.ts`, `keys.ts`, `shared-state.ts`, `cache.ts`) declare their
  * entries with these; `table.ts` joins them into the table and parses by it.
  */
 
 /** The README's configuration tables, in the order the README has them. */
-export const GROUPS = ['general', 'limits', 'resilience', 'advanced', 'keys', 'cache'] as const;
+export const GROUPS = ['general', 'limits', 'resilience', 'advanced', 'keys', 'shared-state', 'cache'] as const;
 export type Group = (typeof GROUPS)[number];
 
 /** What a derived default may depend on; both are known before any variable is parsed. */

@@ -26,6 +26,8 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   /** The key's budget is spent. */
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  /** Shared state (Redis) cannot be reached and REDIS_FAILURE_MODE=closed: nothing is admitted. */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** A stream's client stopped reading for longer than CLIENT_STALL_TIMEOUT_MS. */
   CLIENT_TOO_SLOW: 'CLIENT_TOO_SLOW',
   /** The client went away before the answer; nobody reads this, but it keeps the logs honest. */
