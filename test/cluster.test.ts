@@ -14,6 +14,7 @@ import { postgres, sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually } from './helpers.js';
 import { freePort, jsonLines, startMain, type Running } from './process.js';
+import { REDIS_URL_TEST, testPrefix } from './redis.js';
 
 const GRACE_MS = 3000;
 const TOKEN = `metrics-${randomUUID()}`;
@@ -48,7 +49,8 @@ describe.each([postgres, sqlite])('WORKERS=2 on $name', (backend) => {
     base = `http://127.0.0.1:${port}`;
     run = startMain({
       WORKERS: '2',
-      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_URL: REDIS_URL_TEST,
+      REDIS_KEY_PREFIX: testPrefix(),
       PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_URL: url,

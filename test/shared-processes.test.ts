@@ -1,6 +1,7 @@
 /**
  * Shared limits across real gateway processes (`node src/main.ts`, as operators run them):
- * three on one SQLite ledger and one Redis, each on its own port. A burst spread over them
+ * three instances on one SQLite ledger and one Redis, each on its own port, the second a
+ * cluster of two workers (WORKERS=2), so four processes share the limits. A burst spread over them
  * is admitted exactly to the limit, and a process killed with SIGKILL while it holds a
  * stream slot loses it when its lease lapses (REDIS_LEASE_MS), while the live processes'
  * leases are renewed for as long as their streams run.
@@ -26,7 +27,7 @@ interface Instance {
   url: string;
 }
 
-describe.skipIf(redisSkip !== undefined)('three gateway processes on one Redis', () => {
+describe.skipIf(redisSkip !== undefined)('three gateway instances (one of them two workers) on one Redis', () => {
   let fake: FakeUpstream;
   let database: Db;
   let keys: KeyStore;
@@ -36,7 +37,8 @@ describe.skipIf(redisSkip !== undefined)('three gateway processes on one Redis',
     const port = await freePort();
     const run = startMain({ ...env, PORT: String(port), HOST: '127.0.0.1' });
     await eventually(
-      () => jsonLines(run.stdout).some((l) => String(l['msg']).includes('listening')) || run.child.exitCode !== null,
+      // A cluster's primary says so once every worker listens.
+      () => jsonLines(run.stdout).some((l) => String(l['msg']).includes(env['WORKERS'] ? 'all workers listening' : 'listening')) || run.child.exitCode !== null,
       'the process listening',
       // Three processes starting at once on two shared cores (tsx compiles on start).
       100_000,
@@ -59,7 +61,7 @@ describe.skipIf(redisSkip !== undefined)('three gateway processes on one Redis',
       REDIS_LEASE_MS: String(LEASE_MS),
       UPSTREAM_IDLE_TIMEOUT_MS: '60000',
     };
-    instances.push(...(await Promise.all([start(env), start(env), start(env)])));
+    instances.push(...(await Promise.all([start(env), start({ ...env, WORKERS: '2' }), start(env)])));
   }, 200_000);
 
   afterAll(async () => {
@@ -77,7 +79,7 @@ describe.skipIf(redisSkip !== undefined)('three gateway processes on one Redis',
 
   const at = (i: number): Instance => instances[i % instances.length] as Instance;
 
-  it('admits exactly 10 of a burst of 50 against rpm 10 spread over the three processes', async () => {
+  it('admits exactly 10 of a burst of 50 against rpm 10 spread over the three instances and the cluster’s two workers', async () => {
     fake.reset();
     const key = await createKey({ rpm: 10 });
     const { hold, release } = holdOpen();
