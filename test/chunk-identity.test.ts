@@ -140,6 +140,22 @@ describe.each(Object.entries(transports))('over %s', (_transport, subscribe) => 
   });
 });
 
+describe('an upstream that sends no completion id', () => {
+  it('gets one from the gateway per stream, so chunk ids stay unique across streams', async () => {
+    fake.script({ completionId: '', choices: [['x1', 'x2', 'x3']] });
+    const input: CompletionInput = { messages: [{ role: 'USER', content: 'Go' }] };
+    const [first, second] = [chunks(await subscribeOverWs(gw.wsUrl, CompletionStreamDocument, { input })), chunks(await subscribeOverWs(gw.wsUrl, CompletionStreamDocument, { input }))];
+    expect(answered.every((body) => body.includes('"id":""'))).toBe(true);
+    for (const got of [first, second]) {
+      const completionId = got[0]?.completionId ?? '';
+      expect(completionId).toMatch(/^chatcmpl-gw-/);
+      expect(got.every((c) => c.completionId === completionId)).toBe(true);
+      expect(got.map((c) => c.id)).toEqual(got.map((c) => `${completionId}:${c.seq}`));
+    }
+    expect(first[0]?.completionId).not.toBe(second[0]?.completionId);
+  });
+});
+
 describe('Apollo Client’s InMemoryCache', () => {
   let ws: Client;
   let client: ApolloClient;

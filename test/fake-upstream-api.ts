@@ -188,6 +188,8 @@ export interface Script {
     | 'omit';
   /** `model` reported in responses. Default: the request's `model`. */
   model?: string;
+  /** The completion's `id` in every answer and chunk; `''` as servers that send none. Default: `chatcmpl-` and 29 random letters and digits. */
+  completionId?: string;
   /** Milliseconds to wait between streamed chunks (not before the first one). Default 0. Has no effect on non-streaming responses. */
   chunkDelayMs?: number;
   /**

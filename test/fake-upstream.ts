@@ -559,7 +559,7 @@ class FakeUpstreamServer implements FakeUpstream {
     return {
       endpoint,
       stream: body['stream'] === true,
-      id: endpoint === 'chat' ? `chatcmpl-${randomAlnum(29)}` : `cmpl-${randomAlnum(29)}`,
+      id: s.completionId ?? (endpoint === 'chat' ? `chatcmpl-${randomAlnum(29)}` : `cmpl-${randomAlnum(29)}`),
       created: Math.floor(Date.now() / 1000),
       model: s.model ?? String(body['model']),
       choices,

@@ -1,4 +1,5 @@
 /** One streamed upstream call, relayed chunk by chunk: sentinels held back, timers kept, usage kept. */
+import { randomUUID } from 'node:crypto';
 import { ClientTooSlow, UpstreamTimeout } from '../graphql/errors.js';
 import {
   ProviderError,
@@ -168,8 +169,12 @@ export async function relay(
   // carry both a finish reason and the usage that the upstream sends after it.
   let held: ChunkShape | undefined;
   let header = { id: '', model: request.model, created: Math.floor(Date.now() / 1000) };
+  // Chunk ids are `completionId:seq`: an upstream that sends no id (some local servers send
+  // "") would give every stream the same ids, which normalising caches then merge.
+  let ownId: string | undefined;
   for await (const delta of await provider.stream(request, controller.signal, events)) {
     deadline.arm(idleMs, idle);
+    if (!delta.id) delta.id = ownId ??= `chatcmpl-gw-${randomUUID()}`;
     header = delta;
     if (delta.usage) progress.upstreamUsage = delta.usage;
     if (delta.index < 0) continue;
