@@ -80,6 +80,7 @@ describe('loadConfig', () => {
       reserveCompletionTokens: 1_024,
       unpricedModels: 'refuse',
       maxIdentifierChars: 256,
+      multipartHeartbeatMs: 5_000,
       redisUrl: undefined,
       redisFailureMode: 'open',
       redisKeyPrefix: 'llmgw:',

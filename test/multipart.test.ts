@@ -62,7 +62,7 @@ describe('Apollo Client with only an HttpLink', () => {
 
   beforeAll(async () => {
     fake = await startFakeUpstream();
-    gw = await startGateway({ OPENAI_API_KEY: 'sk-test-multipart', OPENAI_BASE_URL: fake.url, UPSTREAM_IDLE_TIMEOUT_MS: '60000' });
+    gw = await startGateway({ OPENAI_API_KEY: 'sk-test-multipart', OPENAI_BASE_URL: fake.url, UPSTREAM_IDLE_TIMEOUT_MS: '60000', MULTIPART_HEARTBEAT_MS: '1000' });
     // Records the Accept header Apollo really sends, so the raw tests below send the same.
     const recording: typeof fetch = (input, init) => {
       accepts.push(new Headers(init?.headers).get('accept'));
@@ -145,7 +145,7 @@ describe('Apollo Client with only an HttpLink', () => {
     expect(data?.complete.text).toBe('Fine, thanks');
   });
 
-  it('sends heartbeat parts on a silent stream, then the events wrapped in payload, then the final boundary', async () => {
+  it('sends heartbeat parts on a silent stream every MULTIPART_HEARTBEAT_MS, then the events wrapped in payload, then the final boundary', async () => {
     let release!: () => void;
     fake.script({ choices: [['late']], holdUntil: new Promise<void>((resolve) => (release = resolve)) });
     const startedAt = performance.now();
@@ -167,11 +167,12 @@ describe('Apollo Client with only an HttpLink', () => {
       }
     };
 
-    // The upstream is held: nothing but a heartbeat can come, after the default 5 s.
+    // The upstream is held: nothing but a heartbeat can come, after MULTIPART_HEARTBEAT_MS
+    // (1 s here, not the default 5 s).
     await readUntil(() => wire.includes('{}'));
     const heartbeatAfter = performance.now() - startedAt;
-    expect(heartbeatAfter).toBeGreaterThan(4500);
-    expect(heartbeatAfter).toBeLessThan(7000);
+    expect(heartbeatAfter).toBeGreaterThan(900);
+    expect(heartbeatAfter).toBeLessThan(4500);
     expect(wire).toBe('\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql');
 
     release();

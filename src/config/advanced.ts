@@ -6,6 +6,16 @@ import type { Variable } from './variable.js';
 
 export const ADVANCED = [
   {
+    env: 'MULTIPART_HEARTBEAT_MS',
+    group: 'advanced',
+    field: 'multipartHeartbeatMs',
+    type: 'integer',
+    min: 100,
+    max: 600_000,
+    default: 5_000,
+    doc: "Silence after which a multipart subscription (Apollo's HTTP transport) gets a heartbeat part `{}`, and again as often while it stays silent; keep it under your proxies' idle timeouts. Apollo Router sends one every 5 s.",
+  },
+  {
     env: 'CLIENT_STALL_TIMEOUT_MS',
     group: 'advanced',
     field: 'clientStallTimeoutMs',

@@ -75,7 +75,7 @@ mutation StructuredOutput {
 `;
 
 export function createGatewayYoga(
-  config: Pick<Config, 'limits' | 'compiledSubscriptions'>,
+  config: Pick<Config, 'limits' | 'compiledSubscriptions' | 'multipartHeartbeatMs'>,
   context: (initial: YogaInitialContext & OperationInfo) => Promise<Context>,
   metrics: Metrics,
   logger: Logger,
@@ -102,7 +102,7 @@ export function createGatewayYoga(
     // Browsers send GET and "simple" POSTs without a CORS preflight: those must carry a
     // custom header (GraphiQL adds it below), JSON requests are preflighted anyway.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
-    useMultipartSubscriptions(),
+    useMultipartSubscriptions({ heartbeatMs: config.multipartHeartbeatMs }),
     // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
     useSingleConnectionSSE('/graphql', trustedDocuments),
     ...(trustedDocuments ? useTrustedDocuments(trustedDocuments) : []),
