@@ -107,7 +107,12 @@ export function createGatewayYoga(
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
     useMultipartSubscriptions(),
     // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
-    useSingleConnectionSSE('/graphql', trustedDocuments, redis),
+    useSingleConnectionSSE('/graphql', {
+      trustedDocuments,
+      redis,
+      reserveMs: limits.sseReservationTimeoutMs,
+      forwarded: (result) => metrics.sseForwarded.inc({ result }),
+    }),
     ...(trustedDocuments ? useTrustedDocuments(trustedDocuments) : []),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.

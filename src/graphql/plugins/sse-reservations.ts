@@ -53,12 +53,16 @@ export interface SseReservationsOptions {
   /** The shared state (REDIS_URL); absent, reservations live in this process only. */
   redis?: SharedRedis | undefined;
   /** How long a reservation waits for its stream to be claimed and opened, and the owner key's lifetime between renewals. @default 30000 */
-  reserveMs?: number;
+  reserveMs?: number | undefined;
   /** Operations a stream takes before its event stream is opened. @default 16 */
   maxQueued?: number;
   /** How long a request forwarded to the stream's process waits for its answer. @default 5000 */
   forwardTimeoutMs?: number;
+  /** Told each forwarded request's result (a metric). @default none */
+  forwarded?: ((result: ForwardResult) => void) | undefined;
 }
+
+export type ForwardResult = 'answered' | 'timeout' | 'gone';
 
 interface Held {
   opened: boolean;
@@ -99,6 +103,7 @@ export class SseReservations {
     if (owner === 'claimed' || owner === undefined || this.forwarding === undefined) return this.local(request, token);
     if (isEventStream(request)) return this.error(409, ErrorCode.BAD_USER_INPUT, 'The stream is held by another instance: open it before sending operations');
     const answer = await this.forwarding.forward(owner, request);
+    this.options.forwarded?.(typeof answer === 'string' ? answer : 'answered');
     // That process is gone, and its streams with it.
     if (answer === 'gone') return this.local(request, token);
     if (answer === 'timeout') return this.error(503, ErrorCode.SERVICE_UNAVAILABLE, 'The instance holding this stream did not answer');

@@ -43,9 +43,20 @@ import type { Request as HandlerRequest, RequestParams } from 'graphql-sse';
 import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { SharedRedis } from '../../shared-state/redis.js';
 import type { TrustedDocuments } from '../trusted-documents.js';
-import { SseReservations, TOKEN_HEADER, TOKEN_PARAM, tokenOf } from './sse-reservations.js';
+import { SseReservations, TOKEN_HEADER, TOKEN_PARAM, tokenOf, type ForwardResult } from './sse-reservations.js';
 
 type SSERequest = HandlerRequest<Request, RequestContext>;
+
+export interface SingleConnectionSSEOptions {
+  /** The TRUSTED_DOCUMENTS_FILE manifest; absent (the default), operations are sent as text. */
+  trustedDocuments?: TrustedDocuments | undefined;
+  /** The shared state (REDIS_URL): streams are found, and requests forwarded, across processes. Absent (the default): this process only. */
+  redis?: SharedRedis | undefined;
+  /** SSE_RESERVATION_TIMEOUT_MS: see sse-reservations.ts. @default 30000 */
+  reserveMs?: number | undefined;
+  /** Told each forwarded request's result (for `gateway_sse_forwarded_total`). @default none */
+  forwarded?: ((result: ForwardResult) => void) | undefined;
+}
 
 /** PUT, DELETE, or anything carrying a stream's token: the rest is Yoga's. */
 function isReservationMode(request: Request, url: URL): boolean {
@@ -73,10 +84,9 @@ function refused(error: unknown): ExecutionResult {
 
 /**
  * @param endpoint The path the mode is served on (the gateway's GraphQL endpoint).
- * @param trustedDocuments The TRUSTED_DOCUMENTS_FILE manifest, if any; absent, operations are sent as text.
- * @param redis The shared state (REDIS_URL): streams are found, and requests forwarded, across processes.
  */
-export function useSingleConnectionSSE(endpoint: string, trustedDocuments?: TrustedDocuments, redis?: SharedRedis): Plugin {
+export function useSingleConnectionSSE(endpoint: string, options: SingleConnectionSSEOptions = {}): Plugin {
+  const { trustedDocuments, redis, reserveMs, forwarded } = options;
   let reservations: SseReservations | undefined;
   return {
     onYogaInit({ yoga }) {
@@ -126,6 +136,8 @@ export function useSingleConnectionSSE(endpoint: string, trustedDocuments?: Trus
         handler,
         fetchAPI: yoga.fetchAPI,
         redis,
+        reserveMs,
+        forwarded,
         // A reservation builds the context that every operation builds, so a caller the
         // gateway would refuse (UNAUTHENTICATED) is refused before holding any memory; every
         // operation is authenticated again by its own context.
