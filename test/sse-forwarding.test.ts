@@ -12,6 +12,7 @@ import { CompletionStreamDocument, type CompletionStreamSubscription } from '../
 import type { SharedRedis } from '../src/shared-state/redis.js';
 import { eventually, type GraphQLErrorShape } from './helpers.js';
 import { useInstances } from './instances.js';
+import { until } from './quota-cases.js';
 import { keysUnder, redisSkip, sharedRedis } from './redis.js';
 
 type Payload = ExecutionResult<CompletionStreamSubscription>;
@@ -32,19 +33,19 @@ describe.skipIf(redisSkip !== undefined)('graphql-sse single-connection mode ove
 
   /** What the balancer sent where: `METHOD instance status`. */
   let routed: string[] = [];
-  const clients: Client[] = [];
+  const clients: Client<true>[] = [];
   afterEach(() => {
     clients.splice(0).forEach((c) => c.dispose());
     routed = [];
   });
 
   /** A client whose every request goes to the instance `pick` names (by the request's number and method). */
-  function balanced(pick: (n: number, method: string) => number): Client {
+  function balanced(pick: (n: number, method: string) => number): Client<true> {
     let n = 0;
-    const fetchFn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const fetchFn = async (input: string, init?: RequestInit): Promise<Response> => {
       const method = init?.method ?? 'GET';
       const target = pick(n++, method) % 2;
-      const url = new URL(String(input));
+      const url = new URL(input);
       const base = new URL(instances.at(target).httpUrl);
       url.host = base.host;
       const response = await fetch(url, init);
@@ -62,7 +63,7 @@ describe.skipIf(redisSkip !== undefined)('graphql-sse single-connection mode ove
     return client;
   }
 
-  const stream = (client: Client, content: string): AsyncIterableIterator<Payload> =>
+  const stream = (client: Client<true>, content: string): AsyncIterableIterator<Payload> =>
     client.iterate<CompletionStreamSubscription>({
       query: print(CompletionStreamDocument),
       variables: { input: { messages: [{ role: 'USER', content }] } },
@@ -130,7 +131,7 @@ describe.skipIf(redisSkip !== undefined)('graphql-sse single-connection mode ove
     await new Promise((resolve) => setTimeout(resolve, RESERVATION_MS + 500));
     expect(await streams()).toHaveLength(1);
     client.dispose();
-    await eventually(async () => (await streams()).length === 0, 'the stream’s record deleted', 800);
+    await until(async () => (await streams()).length === 0, 'the stream’s record deleted', 800);
     await instances.fake.waitForAbort(1000);
   });
 
@@ -169,7 +170,7 @@ describe.skipIf(redisSkip !== undefined)('graphql-sse single-connection mode ove
     expect(body.errors[0]?.message).toMatch(/held by another instance/);
     // Not opened within SSE_RESERVATION_TIMEOUT_MS: the stream and its running operation end.
     await instances.fake.waitForAbort(RESERVATION_MS + 3000);
-    await eventually(async () => (await post(0, token)).status === 404, 'the stream forgotten everywhere', 3000);
+    await until(async () => (await post(0, token)).status === 404, 'the stream forgotten everywhere', 3000);
   });
 
   it('drops a reservation that is never opened', async () => {
