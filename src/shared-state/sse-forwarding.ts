@@ -45,7 +45,8 @@ export class SseForwarding {
   ) {
     this.channel = redis.key('sse', 'instance', randomUUID());
     this.timeoutMs = options.timeoutMs ?? 5000;
-    redis.subscribe(this.channel, (message) => void this.received(message)).catch(() => undefined);
+    // A message that cannot be read or answered is dropped: the sender answers 503 at its timeout.
+    redis.subscribe(this.channel, (message) => void this.received(message).catch(() => undefined)).catch(() => undefined);
   }
 
   /**
