@@ -205,6 +205,8 @@ describe.skipIf(redisSkip !== undefined)('graphql-sse single-connection mode ove
       const response = await post(1, token);
       expect(response.status).toBe(404);
       expect(await forwarded('gone')).toBe(1);
+      // Its record is deleted rather than left to lapse.
+      expect(await silent.client.exists(silent.key('sse', token))).toBe(0);
     });
   });
 });

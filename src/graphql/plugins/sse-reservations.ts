@@ -104,8 +104,11 @@ export class SseReservations {
     if (isEventStream(request)) return this.error(409, ErrorCode.BAD_USER_INPUT, 'The stream is held by another instance: open it before sending operations');
     const answer = await this.forwarding.forward(owner, request);
     this.options.forwarded?.(typeof answer === 'string' ? answer : 'answered');
-    // That process is gone, and its streams with it.
-    if (answer === 'gone') return this.local(request, token);
+    if (answer === 'gone') {
+      // That process is gone, and its streams with it: its record need not wait to lapse.
+      await this.release(token, owner);
+      return this.local(request, token);
+    }
     if (answer === 'timeout') return this.error(503, ErrorCode.SERVICE_UNAVAILABLE, 'The instance holding this stream did not answer');
     return answer;
   }
@@ -203,11 +206,12 @@ export class SseReservations {
     await this.release(token);
   }
 
-  private async release(token: string): Promise<void> {
+  /** Forgets a stream: held here (by default), or recorded for `owner`. */
+  private async release(token: string, owner = this.forwarding?.channel): Promise<void> {
     this.held.delete(token);
     const { redis } = this.options;
-    if (!redis || !this.forwarding) return;
-    await redis.client.eval(RELEASE, 1, this.key(token), this.forwarding.channel).catch((error: unknown) => redis.failed(error));
+    if (!redis || owner === undefined) return;
+    await redis.client.eval(RELEASE, 1, this.key(token), owner).catch((error: unknown) => redis.failed(error));
   }
 
   /** Keeps the owner keys of the streams held here while they last. */
