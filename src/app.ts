@@ -108,7 +108,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const auth = new Authenticator(keys, config.requireAuth);
   const input = { defaultModel: config.defaultModel, maxIdentifierChars: config.maxIdentifierChars };
   const context = contextFactory({ completions, keys, quotas, ledger, input }, auth);
-  const yoga = createGatewayYoga(config, context, metrics, logger, trustedDocuments);
+  const yoga = createGatewayYoga(config, context, metrics, logger, trustedDocuments, shared.redis);
   const { limits } = config;
 
   const server = createServer(

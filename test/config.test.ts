@@ -49,6 +49,7 @@ describe('loadConfig', () => {
         introspection: true,
         graphiql: true,
         maxBodyBytes: 1_048_576,
+        sseReservationTimeoutMs: 30_000,
         batchLimit: 0,
         allowedOrigins: [],
         trustProxy: false,

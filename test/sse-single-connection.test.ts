@@ -2,8 +2,10 @@
  * graphql-sse's single-connection ("reservation") mode on /graphql, through the real
  * `graphql-sse` client and Node's fetch: streams to the end, several operations on one
  * event stream, auth, graphql-armor limits and typed refusals in the stream, metrics,
- * cancellation (DELETE and dispose abort the upstream request at once) and drain. The
- * distinct-connections mode (Yoga's own SSE) keeps working beside it.
+ * cancellation (DELETE and dispose abort the upstream request at once) and drain; a stream
+ * nobody opens expires, and takes a bounded number of operations meanwhile. The
+ * distinct-connections mode (Yoga's own SSE) keeps working beside it. Across processes:
+ * sse-forwarding.test.ts and sse-cluster.test.ts.
  */
 import type { IncomingMessage } from 'node:http';
 import { print, type ExecutionResult } from 'graphql';
@@ -15,7 +17,8 @@ import { startGateway, useGatewayWithFake, type GraphQLErrorShape } from './help
 
 type Payload = ExecutionResult<CompletionStreamSubscription>;
 
-const ctx = useGatewayWithFake({ UPSTREAM_TIMEOUT_MS: '60000', UPSTREAM_IDLE_TIMEOUT_MS: '60000' });
+const RESERVATION_MS = 1000;
+const ctx = useGatewayWithFake({ UPSTREAM_TIMEOUT_MS: '60000', UPSTREAM_IDLE_TIMEOUT_MS: '60000', SSE_RESERVATION_TIMEOUT_MS: String(RESERVATION_MS) });
 let key = '';
 beforeAll(async () => {
   // With a key in the store, every operation needs one.
@@ -155,6 +158,43 @@ describe('graphql-sse single-connection mode on /graphql', () => {
     const leftAt = performance.now();
     client.dispose();
     await expectAbortedAtOnce(leftAt);
+  });
+
+  /** The protocol by hand: graphql-sse's client always opens the stream before it sends an operation. */
+  async function reserve(): Promise<string> {
+    const response = await fetch(ctx.gw.httpUrl, { method: 'PUT', headers: { authorization: `Bearer ${key}` } });
+    expect(response.status).toBe(201);
+    return response.text();
+  }
+  function send(token: string, operationId: string, query = '{ __typename }'): Promise<Response> {
+    return fetch(ctx.gw.httpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
+      body: JSON.stringify({ query, variables: input('queued'), extensions: { operationId } }),
+    });
+  }
+
+  it('takes at most 16 operations for a stream that is not open yet: the next gets 429 TOO_MANY_OPERATIONS', async () => {
+    const token = await reserve();
+    for (let i = 0; i < 16; i++) expect((await send(token, `op${i}`)).status).toBe(202);
+    const refused = await send(token, 'op16');
+    expect(refused.status).toBe(429);
+    const body = (await refused.json()) as { errors: GraphQLErrorShape[] };
+    expect(body.errors.map((e) => e.extensions)).toEqual([{ code: 'TOO_MANY_OPERATIONS' }]);
+  });
+
+  it('drops a reservation not opened within SSE_RESERVATION_TIMEOUT_MS, with the operation already sent to it', async () => {
+    ctx.fake.script({ fault: { kind: 'stallAfter', chunks: 1 } });
+    const unused = await reserve();
+    const token = await reserve();
+    expect((await send(token, 'waiting', print(CompletionStreamDocument))).status).toBe(202);
+    await ctx.fake.waitForRequests(1);
+    await ctx.fake.waitForAbort(RESERVATION_MS + 2000);
+    for (const t of [token, unused]) {
+      const late = await send(t, 'late');
+      expect(late.status).toBe(404);
+      expect(await late.json()).toEqual({ errors: [{ message: 'Stream not found' }] });
+    }
   });
 
   it('leaves the distinct-connections mode to Yoga: one event stream per operation', async () => {

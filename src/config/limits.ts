@@ -132,6 +132,16 @@ export const LIMITS = [
     doc: 'Run only the documents in `TRUSTED_DOCUMENTS_FILE` (needs it): an operation sent as text gets `OPERATION_NOT_ALLOWED`, an unknown id `PERSISTED_QUERY_NOT_FOUND`, on every transport.',
   },
   {
+    env: 'SSE_RESERVATION_TIMEOUT_MS',
+    group: 'limits',
+    field: 'limits.sseReservationTimeoutMs',
+    type: 'integer',
+    min: 100,
+    max: 3_600_000,
+    default: 30_000,
+    doc: "Time a graphql-sse single-connection reservation (its PUT) has to open its event stream (its GET); past it the reservation, and any operation already sent to it, is dropped. With `REDIS_URL`, also the lifetime of the record saying which process holds a stream, renewed while it is open.",
+  },
+  {
     env: 'WS_MAX_PAYLOAD_BYTES',
     group: 'limits',
     field: 'websocket.maxPayloadBytes',

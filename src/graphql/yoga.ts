@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OperationInfo } from '../server/context.js';
+import type { SharedRedis } from '../shared-state/redis.js';
 import { corsFor } from '../server/cors.js';
 import type { Context } from './builder.js';
 import { useSingleConnectionSSE } from './plugins/use-graphql-sse.js';
@@ -81,6 +82,8 @@ export function createGatewayYoga(
   logger: Logger,
   /** The TRUSTED_DOCUMENTS_FILE manifest, loaded by the app; absent: clients send text only. */
   trustedDocuments?: TrustedDocuments,
+  /** The shared state (REDIS_URL): graphql-sse's single-connection streams are found across processes. */
+  redis?: SharedRedis,
 ): GatewayYoga {
   const { limits } = config;
   // The GraphiQL page inlines its ~9 MB bundle from the installed package (no CDN, works
@@ -104,7 +107,12 @@ export function createGatewayYoga(
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
     useMultipartSubscriptions({ heartbeatMs: config.multipartHeartbeatMs }),
     // graphql-sse's single-connection mode (PUT/DELETE, or a stream token) on the same endpoint.
-    useSingleConnectionSSE('/graphql', trustedDocuments),
+    useSingleConnectionSSE('/graphql', {
+      trustedDocuments,
+      redis,
+      reserveMs: limits.sseReservationTimeoutMs,
+      forwarded: (result) => metrics.sseForwarded.inc({ result }),
+    }),
     ...(trustedDocuments ? useTrustedDocuments(trustedDocuments) : []),
   ];
   // A validation rule rather than Yoga's plugin, which only applies to HTTP requests.

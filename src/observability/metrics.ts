@@ -120,6 +120,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sseForwarded = new Counter({
+    name: 'gateway_sse_forwarded_total',
+    help: 'graphql-sse single-connection requests forwarded to the process holding their stream (REDIS_URL), by result: answered, timeout (503), or gone (that process had stopped).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   /**
    * What `GET /metrics` answers: this registry, or in a cluster worker every worker's
    * metrics, summed by the primary (set by observability/cluster-metrics.ts).

@@ -18,6 +18,9 @@
  * keeps only query (which must be a string, '' with an id), variables, operationName and
  * extensions: a trusted document's id comes in `extensions` (`documentId` or APQ's `persistedQuery`).
  *
+ * Which process holds a stream, and requests forwarded to it (WORKERS>1, several instances
+ * with REDIS_URL), are sse-reservations.ts's: PUTs are answered there.
+ *
  * These requests skip Yoga's request parsing, so the CSRF check (a custom header on GET and
  * simple POSTs) does not apply to them, and need not: PUT and DELETE are always preflighted,
  * and a GET or POST here only acts with a stream's secret token, which a cross-site page
@@ -37,13 +40,23 @@ import {
 } from 'graphql';
 import { createHandler, type RequestContext } from 'graphql-sse/lib/use/fetch';
 import type { Request as HandlerRequest, RequestParams } from 'graphql-sse';
+import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { SharedRedis } from '../../shared-state/redis.js';
+import type { TrustedDocuments } from '../trusted-documents.js';
+import { SseReservations, TOKEN_HEADER, TOKEN_PARAM, tokenOf, type ForwardResult } from './sse-reservations.js';
 
 type SSERequest = HandlerRequest<Request, RequestContext>;
-import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
-import type { TrustedDocuments } from '../trusted-documents.js';
 
-const TOKEN_HEADER = 'x-graphql-event-stream-token';
-const TOKEN_PARAM = 'token';
+export interface SingleConnectionSSEOptions {
+  /** The TRUSTED_DOCUMENTS_FILE manifest; absent (the default), operations are sent as text. */
+  trustedDocuments?: TrustedDocuments | undefined;
+  /** The shared state (REDIS_URL): streams are found, and requests forwarded, across processes. Absent (the default): this process only. */
+  redis?: SharedRedis | undefined;
+  /** SSE_RESERVATION_TIMEOUT_MS: see sse-reservations.ts. @default 30000 */
+  reserveMs?: number | undefined;
+  /** Told each forwarded request's result (for `gateway_sse_forwarded_total`). @default none */
+  forwarded?: ((result: ForwardResult) => void) | undefined;
+}
 
 /** PUT, DELETE, or anything carrying a stream's token: the rest is Yoga's. */
 function isReservationMode(request: Request, url: URL): boolean {
@@ -71,31 +84,17 @@ function refused(error: unknown): ExecutionResult {
 
 /**
  * @param endpoint The path the mode is served on (the gateway's GraphQL endpoint).
- * @param trustedDocuments The TRUSTED_DOCUMENTS_FILE manifest, if any; absent, operations are sent as text.
  */
-export function useSingleConnectionSSE(endpoint: string, trustedDocuments?: TrustedDocuments): Plugin {
-  let handler: ((request: Request) => Promise<Response>) | undefined;
+export function useSingleConnectionSSE(endpoint: string, options: SingleConnectionSSEOptions = {}): Plugin {
+  const { trustedDocuments, redis, reserveMs, forwarded } = options;
+  let reservations: SseReservations | undefined;
   return {
     onYogaInit({ yoga }) {
-      handler = createHandler(
+      const handler = createHandler(
         {
-          // Runs first on every request. A reservation builds the context that every operation
-          // builds, so a caller the gateway would refuse (UNAUTHENTICATED) is refused before
-          // holding any memory; every operation is authenticated again by its own context.
-          // Tokens come from crypto.randomUUID (graphql-sse's default uses Math.random).
-          async authenticate(req: SSERequest) {
-            const given = req.headers.get(TOKEN_HEADER) ?? new URL(req.url).searchParams.get(TOKEN_PARAM);
-            if (req.method !== 'PUT') return given ?? randomUUID();
-            try {
-              await yoga.getEnveloped({ request: req.raw, params: {} }).contextFactory();
-            } catch (error) {
-              if (!(error instanceof GraphQLError)) throw error;
-              const status = error.extensions.http?.status ?? 401;
-              const body = JSON.stringify({ errors: [forClient(error)] });
-              return [body, { status, statusText: 'Unauthorized', headers: { 'content-type': 'application/json; charset=utf-8' } }];
-            }
-            return randomUUID();
-          },
+          // A client's PUT never gets here (sse-reservations.ts answers it); the only PUT is
+          // the one making the stream of a claimed reservation, under its token.
+          authenticate: (req: SSERequest) => tokenOf(req.raw) ?? randomUUID(),
           async onSubscribe(req: SSERequest, params: RequestParams) {
             const resolved = trustedDocuments?.resolve(params) ?? { query: params.query };
             if ('error' in resolved) return refused(resolved.error);
@@ -133,11 +132,32 @@ export function useSingleConnectionSSE(endpoint: string, trustedDocuments?: Trus
         },
         yoga.fetchAPI,
       );
+      reservations = new SseReservations({
+        handler,
+        fetchAPI: yoga.fetchAPI,
+        redis,
+        reserveMs,
+        forwarded,
+        // A reservation builds the context that every operation builds, so a caller the
+        // gateway would refuse (UNAUTHENTICATED) is refused before holding any memory; every
+        // operation is authenticated again by its own context.
+        async admit(request) {
+          try {
+            await yoga.getEnveloped({ request, params: {} }).contextFactory();
+            return undefined;
+          } catch (error) {
+            if (!(error instanceof GraphQLError)) throw error;
+            const status = error.extensions.http?.status ?? 401;
+            const body = JSON.stringify({ errors: [forClient(error)] });
+            return new yoga.fetchAPI.Response(body, { status, statusText: 'Unauthorized', headers: { 'content-type': 'application/json; charset=utf-8' } });
+          }
+        },
+      });
     },
     onRequest(payload) {
       const { request, url } = payload;
-      if (!handler || url.pathname !== endpoint || !isReservationMode(request, url)) return;
-      return handler(request).then((response) => payload.endResponse(response));
+      if (!reservations || url.pathname !== endpoint || !isReservationMode(request, url)) return;
+      return reservations.handle(request).then((response) => payload.endResponse(response));
     },
   };
 }
