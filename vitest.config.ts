@@ -9,6 +9,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds dist/ when it is older than src/: spawned gateways run it (see the file).
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 45_000,
     hookTimeout: 60_000,
     // Each file starts its own servers on port 0; two cores, so two files at a time.

@@ -150,11 +150,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           resolve();
         });
       });
-      await warm;
-      logAuthMode(logger, config.requireAuth, config.requireAuth ? 0 : await keys.keyCount());
       const { port } = server.address() as AddressInfo;
       const host = config.host && config.host !== '0.0.0.0' && config.host !== '::' ? config.host : 'localhost';
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      await warm;
+      // A stop may begin while this starts (a cluster's SIGTERM reaching a worker that has
+      // just listened): it closes the server and the database, and there is nothing left to
+      // announce; that is a clean stop, not a failed start.
+      const keyCount = config.requireAuth
+        ? 0
+        : await keys.keyCount().catch((error: unknown) => {
+            if (lifecycle.draining) return 0;
+            throw error;
+          });
+      if (lifecycle.draining) return url;
+      logAuthMode(logger, config.requireAuth, keyCount);
       logger.info(
         {
           url: `${url}/graphql`,

@@ -104,7 +104,7 @@ describe('the real process', () => {
       expect((await mutation(`http://127.0.0.1:${port}`, 'AfterKills')).status).toBe(200);
     } finally {
       run.child.kill('SIGTERM');
-      expect(await run.exit).toBe(0);
+      expect(await run.exit, run.stdout + run.stderr).toBe(0);
     }
   }, 200_000);
 });

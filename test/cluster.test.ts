@@ -1,5 +1,5 @@
 /**
- * WORKERS=2, the real process (`node --import tsx src/main.ts`): a primary and two workers
+ * WORKERS=2, the real process (`node dist/main.js`): a primary and two workers
  * on one port and one database (PostgreSQL, then a SQLite file: several processes writing
  * it), against one fake upstream. In order, on the same cluster: requests spread over both workers and
  * /metrics sums them whichever worker answers; each worker is a ledger instance of its own;

@@ -253,7 +253,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-// Concurrent: most of each test is Node + tsx starting up.
+// Concurrent: most of each test is Node starting up.
 describe.concurrent('main process', () => {
   it('exits with code 1 and names the bad variable on stderr, without a stack trace', async ({ expect }) => {
     const run = startMain({ PORT: 'abc' });

@@ -1,5 +1,5 @@
 /**
- * deploy/nginx.conf in front of two real gateway processes (`node --import tsx src/main.ts`),
+ * deploy/nginx.conf in front of two real gateway processes (`node dist/main.js`),
  * each with a fake upstream of its own, so which fake got a request says which instance
  * served it. Everything goes through nginx on loopback: a mutation, /health, SSE, Apollo's
  * multipart subscriptions, graphql-ws and graphql-sse's single-connection mode; the

@@ -1,10 +1,10 @@
 /**
- * The key CLI as operators run it: a real process (`node --import tsx src/cli/keys.ts`)
+ * The key CLI as operators run it: a real process (`node dist/cli/keys.js`, as `npm run keys`)
  * against a real database, SQLite in a temp dir and, when a server answers, PostgreSQL in
  * a database made for this run. The test process opens the same database with
  * `openDatabase` + `KeyStore`, as the server would, to prove both sides see one table.
  *
- * Each CLI process costs about a second of CPU (tsx startup), so keys that a test does not
+ * Each CLI process costs a fraction of a second of CPU (Node starting up), so keys that a test does not
  * need to create through the CLI are created in-process, and independent tests run
  * concurrently against one pre-migrated database per dialect.
  */
@@ -31,7 +31,7 @@ interface Run {
 
 function cli(databaseUrl: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
+    const child = spawn(process.execPath, ['dist/cli/keys.js', ...args], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 /**
  * The real server process for tests that need one (signals, exit codes, start-up logs):
- * `node --import tsx src/main.ts` with exactly the given environment (plus PATH and a
+ * `node dist/main.js` (built by test/global-setup.ts) with exactly the given environment (plus PATH and a
  * database of its own), never the test's own environment or the working tree's ./data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -30,7 +30,7 @@ afterAll(() => {
 });
 
 export function startMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: ROOT,
     env: {
       PATH: process.env['PATH'] ?? '',

@@ -34,7 +34,7 @@ async function refusedWithin(gw: TestGateway, key: string, since: number, limitM
 /** `npm run keys -- …` as a real process, with the instances' database and Redis. */
 function keysCli(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
+    const child = spawn(process.execPath, ['dist/cli/keys.js', ...args], {
       cwd: ROOT,
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -40,7 +40,7 @@ describe.skipIf(redisSkip !== undefined)('three gateway instances (one of them t
       // A cluster's primary says so once every worker listens.
       () => jsonLines(run.stdout).some((l) => String(l['msg']).includes(env['WORKERS'] ? 'all workers listening' : 'listening')) || run.child.exitCode !== null,
       'the process listening',
-      // Three processes starting at once on two shared cores (tsx compiles on start).
+      // Three processes starting at once on two shared cores (each a whole gateway).
       100_000,
     );
     expect(run.child.exitCode, run.stdout + run.stderr).toBeNull();

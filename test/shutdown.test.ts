@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown of the REAL process (`node --import tsx src/main.ts`), SIGTERM sent
+ * Graceful shutdown of the REAL process (`node dist/main.js`), SIGTERM sent
  * while three streams run against one fake upstream:
  *
  * - two streams that would outlast the grace: the fake's first two generation requests
