@@ -290,7 +290,7 @@ export function renderMarkdown(r: Results): string {
   for (const s of r.streams) {
     if (s.addedGap.p50 < -500 || s.addedGap.p99 > 1000) {
       L.push(
-        `At N = ${s.n.toLocaleString('en-US')} the gateway fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. ${s.upstreamTimers.maxLateMs < 100 ? `The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).` : `The upstream itself also fell behind (its timers ran up to ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late: it shares the 2 cores), so part of these stalls is the upstream's.`}`,
+        `At N = ${s.n.toLocaleString('en-US')} the ${s.label ?? 'gateway'} fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. ${s.upstreamTimers.maxLateMs < 100 ? `The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).` : `The upstream itself also fell behind (its timers ran up to ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late: it shares the 2 cores), so part of these stalls is the upstream's.`}`,
       );
       L.push('');
     }
@@ -399,6 +399,8 @@ export function renderMarkdown(r: Results): string {
   L.push('npm run bench              # full run (~5 min), writes bench/RESULTS.md and bench/results.json');
   L.push('npm run bench -- --quick   # smoke test: fewer rounds, N = 1,000 only; writes to a temp dir');
   L.push('npm run bench -- --no-profile   # skip the CPU profiles and heap snapshots');
+  L.push('npm run bench -- --streams-only 10000   # only N = 10,000: one process, + Redis, WORKERS=2');
+  L.push('npm run bench -- --throughput-only      # only the c=32 throughput of every variant');
   L.push('node --import tsx bench/render.ts  # re-render RESULTS.md from results.json');
   L.push('```');
   L.push('');
