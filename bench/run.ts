@@ -157,7 +157,8 @@ async function launchGateway(rig: Rig, variant: GatewayVariant, nodeArgs: string
   rig.gatewayLogs.push(logFile);
   const env = { ...GATEWAY_ENV, ...variant.env };
   const gw = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs: [...GATEWAY_NODE_ARGS, ...nodeArgs], env });
-  await waitForWorkers(gw.port, variant.workers);
+  // `--gateway-env WORKERS=2` makes a cluster of any variant (e.g. for --profiles-only).
+  await waitForWorkers(gw.port, Number(env['WORKERS'] ?? variant.workers) || 1);
   return gw;
 }
 
@@ -689,13 +690,19 @@ async function profiled(
   await work(gw, { start: () => (window.fromUs = monotonicUs()), stop: () => (window.toUs = monotonicUs()) });
   await gw.stop(15_000);
   rig.gateway = undefined;
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) {
+  // A cluster (`--gateway-env WORKERS=2`) writes one profile per process (workers inherit
+  // --cpu-prof): the busiest worker's is the one shown, every file's path is logged.
+  const summaries = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ file: join(dir, f), summary: summarizeProfile(readProfile(join(dir, f)), window) }))
+    .sort((a, b) => b.summary.busyMs - a.summary.busyMs);
+  const busiest = summaries[0];
+  if (!busiest) {
     notes.push(`The ${name} profile was not written (the gateway did not exit cleanly).`);
     return undefined;
   }
-  log(`  profile: ${join(dir, file)}`);
-  return { name, scenario, summary: summarizeProfile(readProfile(join(dir, file)), window) };
+  for (const { file, summary } of summaries) log(`  profile: ${file} (${(summary.busyMs / 1000).toFixed(1)} s busy)`);
+  return { name, scenario, summary: busiest.summary };
 }
 
 async function profiles(rig: Rig): Promise<ProfileFigure[]> {
