@@ -614,6 +614,10 @@ async function streamsScenario(rig: Rig, n: number, variant: GatewayVariant = SI
     `  delivered ${row.deliveredChunks}/${row.expectedChunks}, completed ${row.completedStreams}/${n}, ttfc p99 ${row.ttfc.p99.toFixed(0)} ms, added gap p99 ${row.addedGap.p99.toFixed(1)} ms, peak RSS ${(Math.max(hwm, peak) / 1048576).toFixed(0)} MiB, gateway CPU ${cpu.gateway.toFixed(2)}`,
   );
   if (Object.keys(row.errors).length) log(`  errors: ${JSON.stringify(row.errors)}`);
+  // Stopped now, not when the next gateway starts: streams it still relays (a timed-out
+  // run's) would otherwise load the next row's direct burst.
+  await gw.stop();
+  rig.gateway = undefined;
   return row;
 }
 
