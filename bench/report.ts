@@ -20,6 +20,8 @@ export interface ThroughputFigure {
   latency: Summary;
   /** Gateways only: summed VmHWM of the process tree (primary + workers) after the run. */
   rssBytes?: number;
+  /** Gateways only: CPU time of its processes during its rounds ÷ completions (ms). */
+  cpuMsPerCompletion?: number;
 }
 
 /** The same burst straight from the fake upstream, no gateway (`directStreams` in run.ts). */
@@ -245,6 +247,7 @@ export function renderMarkdown(r: Results): string {
   L.push(row('Latency p50 (ms)', (f) => f.latency.p50, 2));
   L.push(row('Latency p99 (ms)', (f) => f.latency.p99, 2));
   L.push(`| Failed requests | ${columns.map(([, f]) => f.failures).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
+  L.push(`| Gateway CPU per completion, its processes summed (ms) | ${columns.map(([, f]) => (f.cpuMsPerCompletion === undefined ? '' : fmt(f.cpuMsPerCompletion, 2))).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
   L.push(`| Gateway RSS, VmHWM summed over its processes (MiB) | ${columns.map(([, f]) => (f.rssBytes === undefined ? '' : fmt(f.rssBytes / MB, 0))).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
   L.push('');
   L.push(

@@ -372,6 +372,8 @@ interface Tally {
   failures: number;
   elapsed: number;
   latencies: number[];
+  /** CPU seconds of the gateway's processes during its rounds. */
+  cpu: number;
 }
 
 /**
@@ -403,11 +405,14 @@ async function throughputScenario(rig: Rig): Promise<Results['throughput']> {
     return endpoint;
   };
   for (const v of variants) await closedLoop(agents[v], endpointOf(v), CONCURRENCY, warmupSeconds);
-  const totals = Object.fromEntries(variants.map((v) => [v, { completions: 0, failures: 0, elapsed: 0, latencies: [] }])) as unknown as Record<ThroughputVariant, Tally>;
+  const totals = Object.fromEntries(variants.map((v) => [v, { completions: 0, failures: 0, elapsed: 0, latencies: [], cpu: 0 }])) as unknown as Record<ThroughputVariant, Tally>;
   for (let r = 0; r < rounds; r++) {
     for (const v of rotated(variants, r)) {
+      const gw = gateways[v];
+      const cpu0 = gw ? treeCpuSeconds(gw.pid) : 0;
       const run = await closedLoop(agents[v], endpointOf(v), CONCURRENCY, seconds);
       const total = totals[v];
+      if (gw) total.cpu += treeCpuSeconds(gw.pid) - cpu0;
       total.completions += run.completions;
       total.failures += run.failures;
       total.elapsed += run.elapsed;
@@ -423,7 +428,7 @@ async function throughputScenario(rig: Rig): Promise<Results['throughput']> {
       completions: totals[v].completions,
       failures: totals[v].failures,
       latency: summarize(totals[v].latencies),
-      ...(gw ? { rssBytes: treeMemory(gw.pid).hwm } : {}),
+      ...(gw ? { rssBytes: treeMemory(gw.pid).hwm, cpuMsPerCompletion: (totals[v].cpu * 1000) / totals[v].completions } : {}),
     };
   };
   const result: Results['throughput'] = {

@@ -113,5 +113,6 @@ export function targets(r: Results): Target[] {
 
 /** The figures of a throughput variant, for logs: rate and its ratio to the peer's. */
 export function throughputLine(label: string, f: ThroughputFigure | undefined, peer: ThroughputFigure): string {
-  return f ? `${label} ${fmt(f.rate, 0)}/s (${ratio(f.rate, peer.rate)} the peer)` : `${label} not run`;
+  const cpu = f?.cpuMsPerCompletion === undefined ? '' : `, ${fmt(f.cpuMsPerCompletion, 2)} ms CPU each`;
+  return f ? `${label} ${fmt(f.rate, 0)}/s (${ratio(f.rate, peer.rate)} the peer${cpu})` : `${label} not run`;
 }
