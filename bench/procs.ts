@@ -119,7 +119,7 @@ export async function startGateway(options: GatewayOptions): Promise<Proc> {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     // Nothing of the caller's own gateway or upstream settings leaks in.
-    if (/^(OPENAI_|FALLBACK_|OTEL_|UPSTREAM_|WS_|GRAPHQL_|LOG_|LEDGER_|DATABASE_URL|GATEWAY_|MODEL_PRICES|NODE_OPTIONS)/.test(name)) continue;
+    if (/^(OPENAI_|FALLBACK_|OTEL_|UPSTREAM_|WS_|GRAPHQL_|LOG_|LEDGER_|DATABASE_URL|GATEWAY_|MODEL_PRICES|NODE_OPTIONS|REDIS_|WORKERS|RESPONSE_CACHE_|CACHE_)/.test(name)) continue;
     env[name] = value;
   }
   Object.assign(env, {

@@ -2,7 +2,8 @@
 import type { HeapEntry } from './heap.js';
 import type { StreamsResult } from './load.js';
 import type { ProfileSummary } from './profile.js';
-import { fmt, type Summary } from './stats.js';
+import { fmt, ratio, type Summary } from './stats.js';
+import { met, targets } from './targets.js';
 
 export interface Machine {
   cores: number;
@@ -17,6 +18,10 @@ export interface ThroughputFigure {
   completions: number;
   failures: number;
   latency: Summary;
+  /** Gateways only: summed VmHWM of the process tree (primary + workers) after the run. */
+  rssBytes?: number;
+  /** Gateways only: CPU time of its processes during its rounds ÷ completions (ms). */
+  cpuMsPerCompletion?: number;
 }
 
 /** The same burst straight from the fake upstream, no gateway (`directStreams` in run.ts). */
@@ -26,6 +31,12 @@ export interface DirectStreamsRow extends StreamsResult {
 }
 
 export interface StreamsRow extends StreamsResult {
+  /** Which gateway (`single`, `redis`, `workers2`; absent in older results: single). */
+  variant?: 'single' | 'redis' | 'workers2';
+  /** Its label in the tables, e.g. `WORKERS=2 + Redis`. */
+  label?: string;
+  /** Processes whose memory and CPU are summed (the primary and its workers). */
+  processes?: number;
   gatewayBaseRss: number;
   /** Peak of VmRSS sampled every 100 ms. */
   gatewayPeakRss: number;
@@ -101,6 +112,10 @@ export interface Results {
     seconds: number;
     direct: ThroughputFigure;
     gateway: ThroughputFigure;
+    /** The single-process gateway with REDIS_URL: what the shared limits cost. */
+    gatewayRedis?: ThroughputFigure;
+    /** WORKERS=2 with REDIS_URL: what the second process gains. */
+    workers2?: ThroughputFigure;
     peer: ThroughputFigure;
   };
   streams: StreamsRow[];
@@ -113,84 +128,9 @@ export interface Results {
 
 const MB = 1024 * 1024;
 
-function ratio(a: number, b: number): string {
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
-  return `${(a / b).toFixed(2)}×`;
-}
-
 function signed(value: number, digits = 2): string {
   if (!Number.isFinite(value)) return 'n/a';
   return `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
-}
-
-function met(ok: boolean | undefined): string {
-  if (ok === undefined) return 'n/a';
-  return ok ? '**met**' : '**not met**';
-}
-
-interface Target {
-  what: string;
-  target: string;
-  figure: string;
-  ok: boolean | undefined;
-}
-
-export function targets(r: Results): Target[] {
-  const out: Target[] = [];
-  const addedP50 = r.latency.gateway.p50 - r.latency.direct.p50;
-  const addedP99 = r.latency.gateway.p99 - r.latency.direct.p99;
-  out.push({ what: 'Added latency, non-streamed, c=1, p50', target: '≤ 0.5 ms', figure: `${fmt(addedP50, 3)} ms`, ok: addedP50 <= 0.5 });
-  out.push({ what: 'Added latency, non-streamed, c=1, p99', target: '≤ 2 ms', figure: `${fmt(addedP99, 3)} ms`, ok: addedP99 <= 2 });
-  const ttfcWs = r.ttfc.ws.p50 - r.ttfc.direct.p50;
-  out.push({ what: 'Added time to first chunk over graphql-ws, p50', target: '≤ 1 ms', figure: `${fmt(ttfcWs, 3)} ms`, ok: ttfcWs <= 1 });
-  for (const [label, s] of [
-    ['graphql-ws', r.gap.ws],
-    ['SSE', r.gap.sse],
-  ] as const) {
-    const p50 = s.p50 - r.gap.direct.p50;
-    const p99 = s.p99 - r.gap.direct.p99;
-    out.push({ what: `Added gap between chunks (${label}), p50`, target: '≤ 0.05 ms', figure: `${fmt(p50, 3)} ms`, ok: p50 <= 0.05 });
-    out.push({ what: `Added gap between chunks (${label}), p99`, target: '≤ 0.5 ms', figure: `${fmt(p99, 3)} ms`, ok: p99 <= 0.5 });
-  }
-  const t = r.throughput;
-  out.push({
-    what: `Throughput at c=${t.concurrency} vs the peer`,
-    target: '≥ 3× the peer',
-    figure: `${ratio(t.gateway.rate, t.peer.rate)} (${fmt(t.gateway.rate, 0)}/s vs ${fmt(t.peer.rate, 0)}/s)`,
-    ok: t.gateway.rate >= 3 * t.peer.rate,
-  });
-  out.push({
-    what: `Throughput at c=${t.concurrency}`,
-    target: '≥ 2,000/s',
-    figure: `${fmt(t.gateway.rate, 0)}/s`,
-    ok: t.gateway.rate >= 2000,
-  });
-  const big = r.streams.find((s) => s.n === 10_000);
-  out.push({
-    what: '10,000 streams: every chunk delivered',
-    target: `${big ? big.expectedChunks.toLocaleString('en-US') : '200,000'} of ${big ? big.expectedChunks.toLocaleString('en-US') : '200,000'}`,
-    figure: big ? `${big.deliveredChunks.toLocaleString('en-US')} of ${big.expectedChunks.toLocaleString('en-US')}` : 'not run',
-    ok: big ? big.deliveredChunks === big.expectedChunks && big.completedStreams === big.n : undefined,
-  });
-  out.push({
-    what: '10,000 streams: added gap p99',
-    target: '≤ 100 ms',
-    figure: big ? `${fmt(big.addedGap.p99, 1)} ms` : 'not run',
-    ok: big ? big.addedGap.p99 <= 100 : undefined,
-  });
-  out.push({
-    what: '10,000 streams: first chunk p99',
-    target: '≤ 2 s',
-    figure: big ? `${fmt(big.ttfc.p99, 0)} ms` : 'not run',
-    ok: big ? big.ttfc.p99 <= 2000 : undefined,
-  });
-  out.push({
-    what: '10,000 streams: gateway RSS',
-    target: '≤ 1 GB',
-    figure: big ? `${fmt(Math.max(big.gatewayHwm, big.gatewayPeakRss) / MB, 0)} MiB` : 'not run',
-    ok: big ? Math.max(big.gatewayHwm, big.gatewayPeakRss) <= 1e9 : undefined,
-  });
-  return out;
 }
 
 function distRow(label: string, d: Summary, direct: Summary, peer: Summary | undefined, field: 'p50' | 'p99'): string {
@@ -290,37 +230,44 @@ export function renderMarkdown(r: Results): string {
     `Non-streamed completions (\`bench-c1-d0\`), ${t.concurrency} closed-loop workers over ${t.concurrency} keep-alive connections, ${t.rounds} rounds × ${t.seconds} s per variant, interleaved.`,
   );
   L.push('');
-  L.push('| | direct | gateway | peer | gateway ÷ direct | gateway ÷ peer |');
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: |');
-  L.push(
-    `| Completions per second | ${fmt(t.direct.rate, 0)} | ${fmt(t.gateway.rate, 0)} | ${fmt(t.peer.rate, 0)} | ${ratio(t.gateway.rate, t.direct.rate)} | ${ratio(t.gateway.rate, t.peer.rate)} |`,
-  );
-  L.push(
-    `| Latency p50 (ms) | ${fmt(t.direct.latency.p50)} | ${fmt(t.gateway.latency.p50)} | ${fmt(t.peer.latency.p50)} | ${ratio(t.gateway.latency.p50, t.direct.latency.p50)} | ${ratio(t.gateway.latency.p50, t.peer.latency.p50)} |`,
-  );
-  L.push(
-    `| Latency p99 (ms) | ${fmt(t.direct.latency.p99)} | ${fmt(t.gateway.latency.p99)} | ${fmt(t.peer.latency.p99)} | ${ratio(t.gateway.latency.p99, t.direct.latency.p99)} | ${ratio(t.gateway.latency.p99, t.peer.latency.p99)} |`,
-  );
-  L.push(`| Failed requests | ${t.direct.failures} | ${t.gateway.failures} | ${t.peer.failures} | | |`);
+  const all: [string, ThroughputFigure | undefined][] = [
+    ['direct', t.direct],
+    ['gateway', t.gateway],
+    ['gateway + Redis', t.gatewayRedis],
+    ['WORKERS=2 + Redis', t.workers2],
+    ['peer', t.peer],
+  ];
+  const columns = all.filter((c): c is [string, ThroughputFigure] => c[1] !== undefined);
+  const gateways = columns.filter(([label]) => label !== 'direct' && label !== 'peer');
+  L.push(`| | ${columns.map(([label]) => label).join(' | ')} | ${gateways.map(([label]) => `${label} ÷ peer`).join(' | ')} |`);
+  L.push(`| --- | ${[...columns, ...gateways].map(() => '---:').join(' | ')} |`);
+  const row = (label: string, value: (f: ThroughputFigure) => number, digits: number): string =>
+    `| ${label} | ${columns.map(([, f]) => fmt(value(f), digits)).join(' | ')} | ${gateways.map(([, f]) => ratio(value(f), value(t.peer))).join(' | ')} |`;
+  L.push(row('Completions per second', (f) => f.rate, 0));
+  L.push(row('Latency p50 (ms)', (f) => f.latency.p50, 2));
+  L.push(row('Latency p99 (ms)', (f) => f.latency.p99, 2));
+  L.push(`| Failed requests | ${columns.map(([, f]) => f.failures).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
+  L.push(`| Gateway CPU per completion, its processes summed (ms) | ${columns.map(([, f]) => (f.cpuMsPerCompletion === undefined ? '' : fmt(f.cpuMsPerCompletion, 2))).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
+  L.push(`| Gateway RSS, VmHWM summed over its processes (MiB) | ${columns.map(([, f]) => (f.rssBytes === undefined ? '' : fmt(f.rssBytes / MB, 0))).join(' | ')} | ${gateways.map(() => '').join(' | ')} |`);
   L.push('');
   L.push(
-    "Direct's figure is the ceiling of this rig (one client process and the fake upstream on the same 2 cores), not of the upstream alone.",
+    "Direct's figure is the ceiling of this rig (one client process and the fake upstream on the same 2 cores), not of the upstream alone. **gateway + Redis** is the single process with `REDIS_URL` (per-key limits and the upstream cap in Redis): against **gateway** it shows what the shared state costs; **WORKERS=2 + Redis** against it shows what the second process gains. Both run under a random `REDIS_KEY_PREFIX` whose keys are deleted at the end; the gateway's RSS (the gateway's row spans the whole first part of the run) sums VmHWM over the primary and its workers (`/proc/<pid>/task/*/children`).",
   );
   L.push('');
   L.push('## Concurrent streams over graphql-ws');
   L.push('');
   L.push(
-    'N subscriptions started at once (100 per socket) from a load generator in its own process (`bench/load.ts`), each streaming 20 chunks paced 1 s apart upstream (`bench-c20-d1000`). The gateway is restarted fresh for each N, so VmHWM is that run\'s peak. Added gap = observed gap between consecutive chunks of a stream − 1000 ms; time to first chunk is from each stream\'s own subscribe call.',
+    'N subscriptions started at once (100 per socket) from a load generator in its own process (`bench/load.ts`), each streaming 20 chunks paced 1 s apart upstream (`bench-c20-d1000`). The gateway is restarted fresh for each row, so VmHWM is that run\'s peak; at the largest N it runs three ways: one process, one process with `REDIS_URL`, and `WORKERS=2` with `REDIS_URL` (cluster\'s round robin spreads the sockets over the workers). A cluster\'s RSS and CPU are summed over the primary and its workers; its peak is the larger of the sampled sum and the summed VmHWMs (an upper bound: the processes need not peak at once). Added gap = observed gap between consecutive chunks of a stream − 1000 ms; time to first chunk is from each stream\'s own subscribe call.',
   );
   L.push('');
   L.push(
-    '| N | sockets | chunks delivered / expected | streams completed | first chunk p50 / p99 / max (ms) | added gap p50 / p99 / max (ms) | gateway RSS: start → peak (MiB) | gateway heap used / total / external mid-run (MiB) | CPU: gateway / upstream / load gen (cores) | upstream timer lateness max (ms) |',
+    '| N | gateway (processes) | sockets | chunks delivered / expected | streams completed | first chunk p50 / p99 / max (ms) | added gap p50 / p99 / max (ms) | gateway RSS: start → peak (MiB) | gateway heap used / total / external mid-run (MiB) | CPU: gateway / upstream / load gen (cores) | upstream timer lateness max (ms) |',
   );
-  L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  L.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const s of r.streams) {
     const errors = Object.keys(s.errors).length ? ` (errors: ${failures(s.errors)})` : '';
     L.push(
-      `| ${s.n.toLocaleString('en-US')} | ${s.sockets} | ${s.deliveredChunks.toLocaleString('en-US')} / ${s.expectedChunks.toLocaleString('en-US')}${s.timedOut ? ' (timed out)' : ''} | ${s.completedStreams.toLocaleString('en-US')}${errors} | ${fmt(s.ttfc.p50, 0)} / ${fmt(s.ttfc.p99, 0)} / ${fmt(s.ttfc.max, 0)} | ${fmt(s.addedGap.p50, 1)} / ${fmt(s.addedGap.p99, 1)} / ${fmt(s.addedGap.max, 1)} | ${fmt(s.gatewayBaseRss / MB, 0)} → ${fmt(Math.max(s.gatewayHwm, s.gatewayPeakRss) / MB, 0)} | ${[s.gatewayHeapUsedMid, s.gatewayHeapTotalMid, s.gatewayExternalMid].map((v) => (v === undefined ? 'n/a' : fmt(v / MB, 0))).join(' / ')} | ${fmt(s.cpu.gateway)} / ${fmt(s.cpu.upstream)} / ${fmt(s.cpu.load)} | ${fmt(s.upstreamTimers.maxLateMs, 1)} |`,
+      `| ${s.n.toLocaleString('en-US')} | ${s.label ?? 'gateway'} (${s.processes ?? 1}) | ${s.sockets} | ${s.deliveredChunks.toLocaleString('en-US')} / ${s.expectedChunks.toLocaleString('en-US')}${s.timedOut ? ' (timed out)' : ''} | ${s.completedStreams.toLocaleString('en-US')}${errors} | ${fmt(s.ttfc.p50, 0)} / ${fmt(s.ttfc.p99, 0)} / ${fmt(s.ttfc.max, 0)} | ${fmt(s.addedGap.p50, 1)} / ${fmt(s.addedGap.p99, 1)} / ${fmt(s.addedGap.max, 1)} | ${fmt(s.gatewayBaseRss / MB, 0)} → ${fmt(Math.max(s.gatewayHwm, s.gatewayPeakRss) / MB, 0)} | ${[s.gatewayHeapUsedMid, s.gatewayHeapTotalMid, s.gatewayExternalMid].map((v) => (v === undefined ? 'n/a' : fmt(v / MB, 0))).join(' / ')} | ${fmt(s.cpu.gateway)} / ${fmt(s.cpu.upstream)} / ${fmt(s.cpu.load)} | ${fmt(s.upstreamTimers.maxLateMs, 1)} |`,
     );
   }
   L.push('');
@@ -331,14 +278,14 @@ export function renderMarkdown(r: Results): string {
     );
     L.push('');
     L.push(
-      '| N | chunks delivered / expected | first chunk p50 / p99 / max (ms) | added gap p50 / p99 / max (ms) | CPU: upstream / load gen (cores) | gateway first chunk p99 − direct p99 (ms) | gateway added gap p99 − direct (ms) |',
+      '| N | compared with | chunks delivered / expected | first chunk p50 / p99 / max (ms) | added gap p50 / p99 / max (ms) | CPU: upstream / load gen (cores) | gateway first chunk p99 ÷ direct p99 | gateway added gap p99 − direct (ms) |',
     );
-    L.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    L.push('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of withDirect) {
       const d = s.direct;
       const errors = Object.keys(d.errors).length ? ` (errors: ${failures(d.errors)})` : '';
       L.push(
-        `| ${s.n.toLocaleString('en-US')} | ${d.deliveredChunks.toLocaleString('en-US')} / ${d.expectedChunks.toLocaleString('en-US')}${errors} | ${fmt(d.ttfc.p50, 0)} / ${fmt(d.ttfc.p99, 0)} / ${fmt(d.ttfc.max, 0)} | ${fmt(d.addedGap.p50, 1)} / ${fmt(d.addedGap.p99, 1)} / ${fmt(d.addedGap.max, 1)} | ${fmt(d.cpu.upstream)} / ${fmt(d.cpu.load)} | ${signed(s.ttfc.p99 - d.ttfc.p99, 0)} | ${signed(s.addedGap.p99 - d.addedGap.p99, 1)} |`,
+        `| ${s.n.toLocaleString('en-US')} | ${s.label ?? 'gateway'} | ${d.deliveredChunks.toLocaleString('en-US')} / ${d.expectedChunks.toLocaleString('en-US')}${errors} | ${fmt(d.ttfc.p50, 0)} / ${fmt(d.ttfc.p99, 0)} / ${fmt(d.ttfc.max, 0)} | ${fmt(d.addedGap.p50, 1)} / ${fmt(d.addedGap.p99, 1)} / ${fmt(d.addedGap.max, 1)} | ${fmt(d.cpu.upstream)} / ${fmt(d.cpu.load)} | ${ratio(s.ttfc.p99, d.ttfc.p99)} (${signed(s.ttfc.p99 - d.ttfc.p99, 0)} ms) | ${signed(s.addedGap.p99 - d.addedGap.p99, 1)} |`,
       );
     }
     L.push('');
@@ -346,7 +293,7 @@ export function renderMarkdown(r: Results): string {
   for (const s of r.streams) {
     if (s.addedGap.p50 < -500 || s.addedGap.p99 > 1000) {
       L.push(
-        `At N = ${s.n.toLocaleString('en-US')} the gateway fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. ${s.upstreamTimers.maxLateMs < 100 ? `The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).` : `The upstream itself also fell behind (its timers ran up to ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late: it shares the 2 cores), so part of these stalls is the upstream's.`}`,
+        `At N = ${s.n.toLocaleString('en-US')} the ${s.label ?? 'gateway'} fell more than a whole gap behind the upstream: a stream's chunks queued inside it and reached the client back to back (gaps near 0, an added gap near −1000 ms) after long stalls (added gaps up to ${fmt(s.addedGap.max / 1000, 1)} s), so the gap distribution is bimodal. ${s.upstreamTimers.maxLateMs < 100 ? `The upstream kept time (its timers were at most ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late).` : `The upstream itself also fell behind (its timers ran up to ${fmt(s.upstreamTimers.maxLateMs, 0)} ms late: it shares the 2 cores), so part of these stalls is the upstream's.`}`,
       );
       L.push('');
     }
@@ -355,7 +302,7 @@ export function renderMarkdown(r: Results): string {
     const last = r.streams[r.streams.length - 1];
     if (last) {
       L.push(
-        `Per stream at N = ${last.n.toLocaleString('en-US')}: ${fmt((Math.max(last.gatewayHwm, last.gatewayPeakRss) - last.gatewayBaseRss) / last.n / 1024, 1)} KiB of gateway RSS over its start. Subscribe loop (client side) took ${fmt(last.subscribeLoopMs, 0)} ms; opening the sockets ${fmt(last.connectMs, 0)} ms.`,
+        `Per stream at N = ${last.n.toLocaleString('en-US')} (${last.label ?? 'gateway'}): ${fmt((Math.max(last.gatewayHwm, last.gatewayPeakRss) - last.gatewayBaseRss) / last.n / 1024, 1)} KiB of gateway RSS over its start. Subscribe loop (client side) took ${fmt(last.subscribeLoopMs, 0)} ms; opening the sockets ${fmt(last.connectMs, 0)} ms.`,
       );
       L.push('');
     }
@@ -455,6 +402,8 @@ export function renderMarkdown(r: Results): string {
   L.push('npm run bench              # full run (~5 min), writes bench/RESULTS.md and bench/results.json');
   L.push('npm run bench -- --quick   # smoke test: fewer rounds, N = 1,000 only; writes to a temp dir');
   L.push('npm run bench -- --no-profile   # skip the CPU profiles and heap snapshots');
+  L.push('npm run bench -- --streams-only 10000   # only N = 10,000: one process, + Redis, WORKERS=2');
+  L.push('npm run bench -- --throughput-only      # only the c=32 throughput of every variant');
   L.push('node --import tsx bench/render.ts  # re-render RESULTS.md from results.json');
   L.push('```');
   L.push('');

@@ -9,7 +9,13 @@
  * repeatable), --gateway-node-arg FLAG (a node flag for every gateway, repeatable),
  * --warm-up K (before each concurrent-streams burst, K short streams through the fresh
  * gateway; default 0: the burst meets a cold gateway), --keep (keep the temp dir with logs
- * and profiles), --out DIR (where to write the results).
+ * and profiles), --out DIR (where to write the results), --throughput-only (only the
+ * throughput at c=32 of every variant, printed).
+ *
+ * Past one process: when Redis answers (BENCH_REDIS_URL, default redis://127.0.0.1:6379),
+ * the throughput rounds also run the single-process gateway with REDIS_URL and WORKERS=2
+ * with REDIS_URL, and the largest N-streams run is repeated with each (every N in
+ * --streams-only), under a random REDIS_KEY_PREFIX whose keys are deleted at the end.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +46,6 @@ import {
   log,
   memoryOf,
   ROOT,
-  rssPoller,
   scrapeMetrics,
   sleep,
   startGateway,
@@ -50,7 +55,6 @@ import {
 } from './procs.js';
 import {
   renderMarkdown,
-  targets,
   type HeapFigure,
   type IdleFigure,
   type ProfileFigure,
@@ -60,6 +64,8 @@ import {
   type ThroughputFigure,
 } from './report.js';
 import { gaps, summarize } from './stats.js';
+import { benchRedis, SINGLE, treeCpuSeconds, treeMemory, treeRssPoller, waitForWorkers, type BenchRedis, type GatewayVariant } from './cluster.js';
+import { clusterTargets, met, targets, throughputLine } from './targets.js';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
@@ -76,6 +82,7 @@ const GATEWAY_ENV = Object.fromEntries(
   args.flatMap((a, i) => (a === '--gateway-env' && args[i + 1]?.includes('=') ? [args[i + 1]?.split(/=(.*)/s).slice(0, 2) ?? []] : [])),
 ) as Record<string, string>;
 const KEEP = args.includes('--keep');
+const THROUGHPUT_ONLY = args.includes('--throughput-only');
 const outIndex = args.indexOf('--out');
 const OUT_ARG = outIndex !== -1 ? args[outIndex + 1] : undefined;
 
@@ -125,9 +132,13 @@ interface Rig {
   gateway: Proc | undefined;
   peer: Proc | undefined;
   gatewayLogs: string[];
+  /** Where the shared-state variants keep their limits; undefined: Redis did not answer. */
+  redis: BenchRedis | undefined;
 }
 
 const notes: string[] = [];
+/** What must run at the end however the run ends (deleting the bench's Redis keys). */
+const cleanups: (() => Promise<unknown>)[] = [];
 
 async function createKey(databaseUrl: string): Promise<string> {
   const db = await openDatabase(databaseUrl);
@@ -140,12 +151,26 @@ async function createKey(databaseUrl: string): Promise<string> {
 }
 
 let gatewayRun = 0;
-async function freshGateway(rig: Rig, nodeArgs: string[] = []): Promise<Proc> {
-  if (rig.gateway) await rig.gateway.stop();
-  const logFile = join(rig.tmp, `gateway-${++gatewayRun}.log`);
+/** A gateway of the given variant, all its workers listening. */
+async function launchGateway(rig: Rig, variant: GatewayVariant, nodeArgs: string[] = []): Promise<Proc> {
+  const logFile = join(rig.tmp, `gateway-${++gatewayRun}-${variant.name}.log`);
   rig.gatewayLogs.push(logFile);
-  rig.gateway = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs: [...GATEWAY_NODE_ARGS, ...nodeArgs], env: GATEWAY_ENV });
+  const env = { ...GATEWAY_ENV, ...variant.env };
+  const gw = await startGateway({ upstreamPort: rig.upstream.port, databaseUrl: rig.databaseUrl, logFile, nodeArgs: [...GATEWAY_NODE_ARGS, ...nodeArgs], env });
+  // `--gateway-env WORKERS=2` makes a cluster of any variant (e.g. for --profiles-only).
+  await waitForWorkers(gw.port, Number(env['WORKERS'] ?? variant.workers) || 1);
+  return gw;
+}
+
+async function freshGateway(rig: Rig, nodeArgs: string[] = [], variant: GatewayVariant = SINGLE): Promise<Proc> {
+  if (rig.gateway) await rig.gateway.stop();
+  rig.gateway = await launchGateway(rig, variant, nodeArgs);
   return rig.gateway;
+}
+
+/** The gateways past one process this run measures beside the single one (none without Redis). */
+function clusterVariants(rig: Rig): GatewayVariant[] {
+  return rig.redis ? [rig.redis.variants.redis, rig.redis.variants.workers2] : [];
 }
 
 function peerHeaders(upstreamPort: number): Record<string, string> {
@@ -341,21 +366,53 @@ async function closedLoop(via: http.Agent, endpoint: Endpoint, concurrency: numb
   return { completions, failures, elapsed: (performance.now() - start) / 1000, latencies };
 }
 
+type ThroughputVariant = Variant | 'gatewayRedis' | 'workers2';
+interface Tally {
+  completions: number;
+  failures: number;
+  elapsed: number;
+  latencies: number[];
+  /** CPU seconds of the gateway's processes during its rounds. */
+  cpu: number;
+}
+
+/**
+ * Closed-loop throughput of every variant, interleaved: direct, the single-process gateway,
+ * the peer and, when Redis answers, the single-process gateway with REDIS_URL (what the
+ * shared limits cost) and WORKERS=2 with REDIS_URL (what the second process gains), the
+ * latter two started for this scenario alone.
+ */
 async function throughputScenario(rig: Rig): Promise<Results['throughput']> {
   const { rounds, seconds, warmupSeconds } = PLAN.throughput;
-  log(`throughput c=${CONCURRENCY}: ${rounds} rounds × ${seconds} s × direct/gateway/peer`);
-  const agents = { direct: agent(CONCURRENCY), gateway: agent(CONCURRENCY), peer: agent(CONCURRENCY) };
-  const endpoints = unaryEndpoints(rig, ONE_SHOT);
-  for (const v of VARIANTS) await closedLoop(agents[v], endpoints[v], CONCURRENCY, warmupSeconds);
-  const totals: Record<Variant, { completions: number; failures: number; elapsed: number; latencies: number[] }> = {
-    direct: { completions: 0, failures: 0, elapsed: 0, latencies: [] },
-    gateway: { completions: 0, failures: 0, elapsed: 0, latencies: [] },
-    peer: { completions: 0, failures: 0, elapsed: 0, latencies: [] },
+  const endpoints: Partial<Record<ThroughputVariant, Endpoint>> = unaryEndpoints(rig, ONE_SHOT);
+  const gateways: Partial<Record<ThroughputVariant, Proc>> = { gateway: rig.gateway };
+  if (rig.redis) {
+    for (const [v, variant] of [
+      ['gatewayRedis', rig.redis.variants.redis],
+      ['workers2', rig.redis.variants.workers2],
+    ] as const) {
+      const gw = await launchGateway(rig, variant);
+      gateways[v] = gw;
+      endpoints[v] = gatewayEndpoint(gw.port, rig.key, ONE_SHOT, false);
+    }
+  }
+  const variants = (['direct', 'gateway', 'gatewayRedis', 'workers2', 'peer'] as const).filter((v) => endpoints[v] !== undefined);
+  log(`throughput c=${CONCURRENCY}: ${rounds} rounds × ${seconds} s × ${variants.join('/')}`);
+  const agents = Object.fromEntries(variants.map((v) => [v, agent(CONCURRENCY)])) as Record<ThroughputVariant, http.Agent>;
+  const endpointOf = (v: ThroughputVariant): Endpoint => {
+    const endpoint = endpoints[v];
+    if (!endpoint) throw new Error(`no endpoint for ${v}`);
+    return endpoint;
   };
+  for (const v of variants) await closedLoop(agents[v], endpointOf(v), CONCURRENCY, warmupSeconds);
+  const totals = Object.fromEntries(variants.map((v) => [v, { completions: 0, failures: 0, elapsed: 0, latencies: [], cpu: 0 }])) as unknown as Record<ThroughputVariant, Tally>;
   for (let r = 0; r < rounds; r++) {
-    for (const v of rotated(VARIANTS, r)) {
-      const run = await closedLoop(agents[v], endpoints[v], CONCURRENCY, seconds);
+    for (const v of rotated(variants, r)) {
+      const gw = gateways[v];
+      const cpu0 = gw ? treeCpuSeconds(gw.pid) : 0;
+      const run = await closedLoop(agents[v], endpointOf(v), CONCURRENCY, seconds);
       const total = totals[v];
+      if (gw) total.cpu += treeCpuSeconds(gw.pid) - cpu0;
       total.completions += run.completions;
       total.failures += run.failures;
       total.elapsed += run.elapsed;
@@ -364,14 +421,34 @@ async function throughputScenario(rig: Rig): Promise<Results['throughput']> {
     }
   }
   destroyAgents(agents);
-  const figure = (v: Variant): ThroughputFigure => ({
-    rate: totals[v].completions / totals[v].elapsed,
-    completions: totals[v].completions,
-    failures: totals[v].failures,
-    latency: summarize(totals[v].latencies),
-  });
-  const result = { concurrency: CONCURRENCY, rounds, seconds, direct: figure('direct'), gateway: figure('gateway'), peer: figure('peer') };
-  log(`  /s direct ${result.direct.rate.toFixed(0)} gateway ${result.gateway.rate.toFixed(0)} peer ${result.peer.rate.toFixed(0)}`);
+  const figure = (v: ThroughputVariant): ThroughputFigure => {
+    const gw = gateways[v];
+    return {
+      rate: totals[v].completions / totals[v].elapsed,
+      completions: totals[v].completions,
+      failures: totals[v].failures,
+      latency: summarize(totals[v].latencies),
+      ...(gw ? { rssBytes: treeMemory(gw.pid).hwm, cpuMsPerCompletion: (totals[v].cpu * 1000) / totals[v].completions } : {}),
+    };
+  };
+  const result: Results['throughput'] = {
+    concurrency: CONCURRENCY,
+    rounds,
+    seconds,
+    direct: figure('direct'),
+    gateway: figure('gateway'),
+    ...(totals.gatewayRedis ? { gatewayRedis: figure('gatewayRedis') } : {}),
+    ...(totals.workers2 ? { workers2: figure('workers2') } : {}),
+    peer: figure('peer'),
+  };
+  for (const v of ['gatewayRedis', 'workers2'] as const) await gateways[v]?.stop();
+  log(
+    `  /s direct ${result.direct.rate.toFixed(0)}; ${[
+      throughputLine('gateway', result.gateway, result.peer),
+      throughputLine('gateway + Redis', result.gatewayRedis, result.peer),
+      throughputLine('WORKERS=2 + Redis', result.workers2, result.peer),
+    ].join('; ')}; peer ${result.peer.rate.toFixed(0)}`,
+  );
   return result;
 }
 
@@ -475,20 +552,25 @@ async function warmUp(rig: Rig, port: number, n: number): Promise<void> {
   await warm.exited;
 }
 
-async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
-  const direct = await directStreams(rig, n);
-  log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms`);
-  const gw = await freshGateway(rig);
+/**
+ * N streams through a fresh gateway of `variant`, just after the same burst with no gateway
+ * (or, given `direct`, compared with that one: the quick run shares one direct burst among
+ * its variants to stay short). A cluster's memory and CPU are its processes' summed.
+ */
+async function streamsScenario(rig: Rig, n: number, variant: GatewayVariant = SINGLE, given?: DirectStreamsRow): Promise<StreamsRow> {
+  const direct = given ?? (await directStreams(rig, n));
+  log(`concurrent streams: N = ${n} over ${Math.ceil(n / 100)} graphql-ws sockets, ${N_CHUNKS} chunks × ${N_GAP_MS} ms, ${variant.label}`);
+  const gw = await freshGateway(rig, [], variant);
   if (WARM_UP) await warmUp(rig, gw.port, WARM_UP);
   await sleep(1000);
-  const base = memoryOf(gw.pid).rss;
+  const base = treeMemory(gw.pid).rss;
   await upstreamStats(rig, true);
   const load = forkLoad();
   load.child.send(streamsCommand(rig, gw.port, n));
   await load.next<{ sockets: number }>('ready');
   const loadPid = load.child.pid ?? 0;
-  const poller = rssPoller(gw.pid, 100);
-  const cpu0 = { gateway: cpuSecondsOf(gw.pid), upstream: cpuSecondsOf(rig.upstream.pid), load: cpuSecondsOf(loadPid) };
+  const poller = treeRssPoller(gw.pid, 100);
+  const cpu0 = { gateway: treeCpuSeconds(gw.pid), upstream: cpuSecondsOf(rig.upstream.pid), load: cpuSecondsOf(loadPid) };
   const t0 = performance.now();
   let mid: Record<string, number> = {};
   // One metrics scrape mid-run, for the JS heap while every stream is open.
@@ -503,7 +585,7 @@ async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
   clearTimeout(midTimer);
   const wall = (performance.now() - t0) / 1000;
   const cpu = {
-    gateway: (cpuSecondsOf(gw.pid) - cpu0.gateway) / wall,
+    gateway: (treeCpuSeconds(gw.pid) - cpu0.gateway) / wall,
     upstream: (cpuSecondsOf(rig.upstream.pid) - cpu0.upstream) / wall,
     load: (cpuSecondsOf(loadPid) - cpu0.load) / wall,
   };
@@ -514,11 +596,14 @@ async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
     // already gone
   }
   const peak = poller.stop();
-  const { hwm } = memoryOf(gw.pid);
+  const { hwm, processes } = treeMemory(gw.pid);
   const timers = await upstreamStats(rig);
   await load.exited;
   const row: StreamsRow = {
     ...result,
+    variant: variant.name,
+    label: variant.label,
+    processes,
     gatewayBaseRss: base,
     gatewayPeakRss: peak,
     gatewayHwm: hwm,
@@ -534,7 +619,22 @@ async function streamsScenario(rig: Rig, n: number): Promise<StreamsRow> {
     `  delivered ${row.deliveredChunks}/${row.expectedChunks}, completed ${row.completedStreams}/${n}, ttfc p99 ${row.ttfc.p99.toFixed(0)} ms, added gap p99 ${row.addedGap.p99.toFixed(1)} ms, peak RSS ${(Math.max(hwm, peak) / 1048576).toFixed(0)} MiB, gateway CPU ${cpu.gateway.toFixed(2)}`,
   );
   if (Object.keys(row.errors).length) log(`  errors: ${JSON.stringify(row.errors)}`);
+  // Stopped now, not when the next gateway starts: streams it still relays (a timed-out
+  // run's) would otherwise load the next row's direct burst.
+  await gw.stop();
+  rig.gateway = undefined;
   return row;
+}
+
+/**
+ * The N-streams rows for one N: the single-process gateway, and with `clustered` the
+ * variants past one process too. Each has its own direct burst just before it, except in the
+ * quick run, where they share the first.
+ */
+async function streamsRows(rig: Rig, n: number, clustered: boolean): Promise<StreamsRow[]> {
+  const rows = [await streamsScenario(rig, n)];
+  for (const variant of clustered ? clusterVariants(rig) : []) rows.push(await streamsScenario(rig, n, variant, QUICK ? rows[0]?.direct : undefined));
+  return rows;
 }
 
 async function idleScenario(rig: Rig): Promise<IdleFigure> {
@@ -599,13 +699,19 @@ async function profiled(
   await work(gw, { start: () => (window.fromUs = monotonicUs()), stop: () => (window.toUs = monotonicUs()) });
   await gw.stop(15_000);
   rig.gateway = undefined;
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) {
+  // A cluster (`--gateway-env WORKERS=2`) writes one profile per process (workers inherit
+  // --cpu-prof): the busiest worker's is the one shown, every file's path is logged.
+  const summaries = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ file: join(dir, f), summary: summarizeProfile(readProfile(join(dir, f)), window) }))
+    .sort((a, b) => b.summary.busyMs - a.summary.busyMs);
+  const busiest = summaries[0];
+  if (!busiest) {
     notes.push(`The ${name} profile was not written (the gateway did not exit cleanly).`);
     return undefined;
   }
-  log(`  profile: ${join(dir, file)}`);
-  return { name, scenario, summary: summarizeProfile(readProfile(join(dir, file)), window) };
+  for (const { file, summary } of summaries) log(`  profile: ${file} (${(summary.busyMs / 1000).toFixed(1)} s busy)`);
+  return { name, scenario, summary: busiest.summary };
 }
 
 async function profiles(rig: Rig): Promise<ProfileFigure[]> {
@@ -807,11 +913,28 @@ async function main(): Promise<void> {
   const databaseUrl = `file:${join(tmp, 'bench.db')}`;
   const key = await createKey(databaseUrl);
   const upstream = await startUpstream();
-  const rig: Rig = { tmp, upstream, key, databaseUrl, gateway: undefined, peer: undefined, gatewayLogs: [] };
+  const redis = PROFILES_ONLY ? undefined : await benchRedis();
+  if (redis) {
+    log(`Redis at ${redis.url}, key prefix ${redis.prefix}: the gateway + Redis and WORKERS=2 variants run`);
+    cleanups.push(async () => log(`deleted ${await redis.cleanup()} Redis key(s) under ${redis.prefix}`));
+  } else if (!PROFILES_ONLY) {
+    log('Redis does not answer (BENCH_REDIS_URL): the gateway + Redis and WORKERS=2 variants are left out');
+    notes.push('Redis did not answer, so the gateway + Redis and WORKERS=2 variants were not run.');
+  }
+  const rig: Rig = { tmp, upstream, key, databaseUrl, gateway: undefined, peer: undefined, gatewayLogs: [], redis };
   log(`fake upstream on 127.0.0.1:${upstream.port}`);
-  if (STREAMS_ONLY || PROFILES_ONLY) {
-    if (STREAMS_ONLY) for (const n of STREAMS_ONLY) await streamsScenario(rig, n);
-    else for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
+  if (STREAMS_ONLY || PROFILES_ONLY || THROUGHPUT_ONLY) {
+    const streams: StreamsRow[] = [];
+    let throughput: Results['throughput'] | undefined;
+    if (THROUGHPUT_ONLY) {
+      await freshGateway(rig);
+      rig.peer = await startPeer(join(tmp, 'peer.log'));
+      throughput = await throughputScenario(rig);
+      await rig.peer.stop();
+    }
+    if (STREAMS_ONLY) for (const n of STREAMS_ONLY) streams.push(...(await streamsRows(rig, n, true)));
+    if (PROFILES_ONLY) for (const figure of await profiles(rig)) process.stdout.write(`\n## ${figure.name}\n${formatSummary(figure.summary)}`);
+    else for (const target of clusterTargets(throughput, streams)) log(`${met(target.ok).replace(/\*/g, '').padEnd(9)} ${target.what}: ${target.figure} (target ${target.target})`);
     if (rig.gateway) await rig.gateway.stop();
     await upstream.stop();
     if (!KEEP) rmSync(tmp, { recursive: true, force: true });
@@ -834,7 +957,8 @@ async function main(): Promise<void> {
   rig.peer = undefined;
 
   const streams: StreamsRow[] = [];
-  for (const n of PLAN.streams) streams.push(await streamsScenario(rig, n));
+  const largest = Math.max(...PLAN.streams);
+  for (const n of PLAN.streams) streams.push(...(await streamsRows(rig, n, n === largest)));
   const idle = await idleScenario(rig);
   if (rig.gateway) await rig.gateway.stop();
   rig.gateway = undefined;
@@ -881,21 +1005,32 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, QUICK ? 'RESULTS.quick.md' : 'RESULTS.md'), markdown);
   writeFileSync(join(outDir, QUICK ? 'results.quick.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   process.stderr.write(`\n${markdown}\n`);
-  for (const target of targets(results)) log(`${target.ok === undefined ? 'n/a' : target.ok ? 'MET    ' : 'NOT MET'}  ${target.what}: ${target.figure} (target ${target.target})`);
+  for (const target of targets(results)) log(`${met(target.ok).replace(/\*/g, '').padEnd(9)} ${target.what}: ${target.figure} (target ${target.target})`);
   log(`wrote ${join(outDir, QUICK ? 'RESULTS.quick.md' : 'RESULTS.md')} in ${results.durationS.toFixed(0)} s`);
   if (!KEEP && !QUICK) rmSync(tmp, { recursive: true, force: true });
   else if (!KEEP) rmSync(join(tmp, 'heap'), { recursive: true, force: true });
   else log(`kept ${tmp} (logs, profiles)`);
 }
 
+/** Runs the cleanups (the bench's Redis keys) once, whatever ended the run. */
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0)) {
+    await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
+  }
+}
+
 process.on('SIGINT', () => {
   killAll();
-  process.exit(130);
+  void cleanUp().finally(() => process.exit(130));
 });
 main().then(
-  () => process.exit(0),
-  (error: unknown) => {
+  async () => {
+    await cleanUp();
+    process.exit(0);
+  },
+  async (error: unknown) => {
     killAll();
+    await cleanUp();
     const cause = error instanceof Error && error.cause !== undefined ? `\ncaused by: ${error.cause instanceof Error ? error.cause.message : JSON.stringify(error.cause)}` : '';
     process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}${cause}\n`);
     process.exit(1);

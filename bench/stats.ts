@@ -43,3 +43,9 @@ export function fmt(value: number | undefined, digits = 2): string {
   if (value === undefined || !Number.isFinite(value)) return 'n/a';
   return value.toFixed(digits);
 }
+
+/** `a ÷ b` as `1.23×`; n/a when either is missing. */
+export function ratio(a: number, b: number): string {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
+  return `${(a / b).toFixed(2)}×`;
+}
