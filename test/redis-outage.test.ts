@@ -9,7 +9,8 @@ import { CompleteDocument } from '../src/generated/operations.js';
 import { sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { eventually, graphql, startGateway, type TestGateway } from './helpers.js';
-import { bearer, createKey, expectRateLimited, input, me, onlyError, PROMPT_TOKENS, until } from './quota-cases.js';
+import { createKey, expectRateLimited, input, me, onlyError, PROMPT_TOKENS, until } from './quota-cases.js';
+import { complete, ledgerRows, logged, redisUp } from './redis-gateways.js';
 import { keysUnder, REDIS_URL_TEST, redisSkip, testPrefix } from './redis.js';
 import { Redis } from 'ioredis';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -52,28 +53,6 @@ async function behindProxy(extra: Record<string, string> = {}, before?: (proxy: 
   return { gw, proxy };
 }
 
-function complete(gw: TestGateway, key: string): ReturnType<typeof graphql<unknown, unknown>> {
-  return graphql(gw.httpUrl, CompleteDocument, { input: input({ maxTokens: 5 }) }, bearer(key));
-}
-
-async function redisUp(gw: TestGateway): Promise<number> {
-  const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
-  const match = /^gateway_redis_up (\d)$/m.exec(text);
-  if (!match) throw new Error('no gateway_redis_up in /metrics');
-  return Number(match[1]);
-}
-
-function logged(gw: TestGateway, text: string): number {
-  return gw.logs.filter((line) => line.includes(text)).length;
-}
-
-/** Ledger rows for the key, once every instance has written what it holds. */
-async function ledgerRows(keyId: string, gateways: TestGateway[]): Promise<number> {
-  for (const gw of gateways) await gw.app.ledger.flush();
-  const buckets = await witness.app.ledger.usage({ from: 0, to: Date.now() + 1000, groupBy: 'KEY', keyId });
-  return buckets.reduce((sum, bucket) => sum + bucket.requests, 0);
-}
-
 const UNREACHABLE = 'Redis is unreachable';
 const BACK = 'Redis is reachable again';
 
@@ -105,7 +84,7 @@ describe.skipIf(redisSkip !== undefined)('REDIS_FAILURE_MODE=open', () => {
     expectRateLimited(await complete(gw, key), 'rpm');
     expect((await me(witness, key)).requestsLastMinute).toBe(3);
     expect(logged(gw, UNREACHABLE)).toBe(1);
-    expect(await ledgerRows(id, [gw, witness])).toBe(1 + 3 + 2);
+    expect(await ledgerRows(id, [gw, witness], witness)).toBe(1 + 3 + 2);
   });
 
   it('adds what was spent during the outage to the shared budget once Redis is back', async () => {
@@ -187,7 +166,7 @@ describe.skipIf(redisSkip !== undefined)('REDIS_FAILURE_MODE=closed', () => {
     await until(async () => (await redisUp(gw)) === 1, 'gateway_redis_up back to 1', 10_000);
     expect((await complete(gw, key)).errors).toBeUndefined();
     expect((await me(witness, key)).requestsLastMinute).toBe(2);
-    expect(await ledgerRows(id, [gw])).toBe(2);
+    expect(await ledgerRows(id, [gw], witness)).toBe(2);
   });
 
   it('refuses the upstream slot too (the cap it cannot count), for a gateway that needs no key', async () => {

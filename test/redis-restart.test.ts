@@ -12,12 +12,13 @@ import { print } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CompleteDocument, CompletionStreamDocument, type CompletionStreamSubscription } from '../src/generated/operations.js';
+import { CompletionStreamDocument, type CompletionStreamSubscription } from '../src/generated/operations.js';
 import { sqlite } from './databases.js';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
-import { eventually, graphql, startGateway, type HttpResult, type TestGateway } from './helpers.js';
+import { eventually, startGateway, type HttpResult, type TestGateway } from './helpers.js';
 import { freePort } from './process.js';
-import { bearer, createKey, expectRateLimited, holdOpen, input, keyedWs, me, onlyError, PROMPT_TOKENS, until } from './quota-cases.js';
+import { complete, ledgerRows, logged, redisUp } from './redis-gateways.js';
+import { createKey, expectRateLimited, holdOpen, input, keyedWs, me, onlyError, PROMPT_TOKENS, until } from './quota-cases.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 // $1 per token, so costs are whole dollars.
@@ -95,30 +96,6 @@ afterAll(async () => {
   await killRedis();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function complete(gw: TestGateway, key: string): Promise<HttpResult<unknown>> {
-  return graphql(gw.httpUrl, CompleteDocument, { input: input({ maxTokens: 5 }) }, bearer(key));
-}
-
-async function redisUp(gw: TestGateway): Promise<number> {
-  const text = await (await fetch(`${gw.baseUrl}/metrics`)).text();
-  const match = /^gateway_redis_up (\d)$/m.exec(text);
-  if (!match) throw new Error('no gateway_redis_up in /metrics');
-  return Number(match[1]);
-}
-
-function logged(gw: TestGateway, text: string): number {
-  return gw.logs.filter((line) => line.includes(text)).length;
-}
-
-/** Ledger rows for the key, once every gateway has written what it holds. */
-async function ledgerRows(keyId: string): Promise<number> {
-  for (const gw of gateways) await gw.app.ledger.flush();
-  const [first] = gateways;
-  if (!first) throw new Error('no gateway');
-  const buckets = await first.app.ledger.usage({ from: 0, to: Date.now() + 1000, groupBy: 'KEY', keyId });
-  return buckets.reduce((sum, bucket) => sum + bucket.requests, 0);
-}
 
 /** Runs one subscription to its end: the final text and usage, or the first error. */
 async function stream(client: Client): Promise<{ text: string; errors: unknown }> {
@@ -202,8 +179,8 @@ describe.skipIf(!existsSync(REDIS_SERVER))('redis-server SIGKILLed and restarted
     expect((await me(a, budgeted.key)).spentTodayUsd).toBe(2 * COST);
 
     // Every answered request has its ledger row.
-    expect(await ledgerRows(limited.id)).toBe(2 + 3 + 3);
-    expect(await ledgerRows(budgeted.id)).toBe(2);
-    expect(await ledgerRows(streaming.id)).toBe(1);
+    expect(await ledgerRows(limited.id, gateways, gateways[0] as TestGateway)).toBe(2 + 3 + 3);
+    expect(await ledgerRows(budgeted.id, gateways, gateways[0] as TestGateway)).toBe(2);
+    expect(await ledgerRows(streaming.id, gateways, gateways[0] as TestGateway)).toBe(1);
   });
 });
